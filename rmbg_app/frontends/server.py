@@ -1,0 +1,66 @@
+"""The HTTP server: /health and /ready beside the Gradio app, served by uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from ..settings import Settings
+from .state import ModelState
+from .ui import CSS, build_blocks
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings, state: ModelState | None = None) -> FastAPI:
+    """FastAPI app with ``/health``, ``/ready`` and the Gradio UI/API at ``/``.
+
+    The model loads in a background thread when the app starts, so ``/health``
+    answers at once and ``/ready`` turns 200 only after load and warm-up.
+    """
+    state = state or ModelState(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.start_loading()
+        yield
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/health")
+    def health() -> dict:
+        """The process is up (whatever the model's state)."""
+        return {"status": "ok", "model_status": state.phase}
+
+    @app.get("/ready")
+    def ready() -> JSONResponse:
+        """200 once the model is loaded and warmed up; 503 with the reason until then."""
+        return JSONResponse(state.report(), status_code=200 if state.phase == "ready" else 503)
+
+    demo = build_blocks(state)
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
+    return gr.mount_gradio_app(
+        app,
+        demo,
+        path="/",
+        server_name=settings.server_name,
+        server_port=settings.server_port,
+        max_file_size=int(settings.max_file_size_mb * 1024 * 1024),
+        css=CSS,
+        show_error=True,
+        enable_monitoring=False,
+        footer_links=["api"],
+    )
+
+
+def serve(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn stops cleanly on both)."""
+    app = build_app(settings)
+    log.info("Serving on http://%s:%d", settings.server_name, settings.server_port)
+    uvicorn.run(app, host=settings.server_name, port=settings.server_port, log_level="warning")

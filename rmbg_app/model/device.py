@@ -1,0 +1,83 @@
+"""Pick the compute device and the numeric settings that go with it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import DeviceUnavailable
+from ..settings import Device
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how the model runs.
+
+    Attributes:
+        device: the torch device.
+        autocast_dtype: ``torch.float16`` on CUDA, ``None`` (plain fp32) on CPU.
+            fp16 autocast rather than ``model.half()``: RMBG-2.0's Swin attention adds a
+            float32 mask to the scores and fails under ``half()``; bfloat16 fails in
+            ``torchvision.ops.deform_conv2d`` (BiRefNet's inference script uses autocast).
+        threads: CPU threads torch uses.
+    """
+
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    threads: int
+
+    @property
+    def dtype_name(self) -> str:
+        if self.autocast_dtype is None:
+            return "float32"
+        return f"{str(self.autocast_dtype).removeprefix('torch.')} autocast"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context the forward pass runs in."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def describe(self) -> str:
+        if self.device.type == "cuda":
+            return f"cuda ({torch.cuda.get_device_name(self.device)})"
+        return f"cpu ({self.threads} threads)"
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects taskset / container cpusets)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def select_runtime(requested: Device) -> Runtime:
+    """Resolve ``auto`` / ``cuda`` / ``cpu`` and configure torch for it.
+
+    Raises:
+        DeviceUnavailable: ``cuda`` was asked for and torch sees no CUDA device.
+    """
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailable(
+            "RMBG_DEVICE=cuda but torch sees no CUDA device "
+            f"(torch {torch.__version__}, built for CUDA {torch.version.cuda or 'none'}). "
+            "Check `nvidia-smi`, the NVIDIA driver and, in Docker, the GPU reservation; "
+            "or set RMBG_DEVICE=cpu."
+        )
+    threads = available_cpus()
+    torch.set_num_threads(threads)
+    if requested == "cpu" or not torch.cuda.is_available():
+        return Runtime(torch.device("cpu"), None, threads)
+    # TF32 matmuls for what autocast leaves in fp32, as the model card sets.
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.benchmark = True
+    return Runtime(torch.device("cuda"), torch.float16, threads)
+
+
+@contextlib.contextmanager
+def inference(runtime: Runtime) -> Iterator[None]:
+    """``torch.inference_mode`` plus the runtime's autocast."""
+    with torch.inference_mode(), runtime.autocast():
+        yield

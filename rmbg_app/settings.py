@@ -1,0 +1,149 @@
+"""All configuration in one place: environment variables, defaults and CLI overrides.
+
+Our own variables use the ``RMBG_`` prefix; the ecosystem's keep their names
+(``HF_HOME``, ``HF_TOKEN``, ``HF_HUB_OFFLINE``, ``GRADIO_SERVER_NAME``,
+``GRADIO_SERVER_PORT``) and are read by the libraries that own them as well.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Literal
+
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "briaai/RMBG-2.0"
+OPEN_MODEL = "ZhengPeng7/BiRefNet"
+PREFIX = "RMBG_"
+
+Device = Literal["auto", "cuda", "cpu"]
+DEVICES: tuple[Device, ...] = ("auto", "cuda", "cpu")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no).")
+
+
+def _parse_number(name: str, raw: str, kind: type, minimum: float) -> float | int:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}.") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide settings, immutable once built.
+
+    Attributes:
+        model: Hub repo id (``owner/name``) or a local directory holding a snapshot.
+        revision: Hub branch, tag or commit; ``None`` means ``main``.
+        device: ``auto`` (CUDA when available, else CPU), ``cuda`` or ``cpu``.
+        hf_home: Hugging Face home; the model cache is ``hf_home/hub``.
+        offline: never contact the Hub (``HF_HUB_OFFLINE``).
+        trust_remote_code: run the model's Python code even for repos outside the
+            known RMBG-2.0 / BiRefNet family (local directories included).
+        server_name: interface to bind (``GRADIO_SERVER_NAME``).
+        server_port: TCP port (``GRADIO_SERVER_PORT``).
+        max_file_size_mb: largest upload accepted, in MiB.
+        max_megapixels: largest decoded image, in megapixels (decompression-bomb guard).
+        queue_size: requests allowed to wait for the model; more are refused as busy.
+        warmup: run one inference at start so the first user does not pay for it.
+    """
+
+    model: str = DEFAULT_MODEL
+    revision: str | None = None
+    device: Device = "auto"
+    hf_home: Path = CHECKOUT_DIR / "models"
+    offline: bool = False
+    trust_remote_code: bool = False
+    server_name: str = "127.0.0.1"
+    server_port: int = 7860
+    max_file_size_mb: float = 50.0
+    max_megapixels: float = 100.0
+    queue_size: int = 16
+    warmup: bool = True
+
+    @property
+    def hub_cache(self) -> Path:
+        """The ``hub/`` folder under ``hf_home`` where snapshots live."""
+        return self.hf_home / "hub"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables.
+
+        Raises:
+            SettingsError: a variable is set to a value that cannot be parsed.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        if "HF_HOME" in env:
+            values["hf_home"] = Path(env["HF_HOME"]).expanduser()
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+            if name in env:
+                values["offline"] = values.get("offline", False) or _parse_bool(name, env[name])
+        if "GRADIO_SERVER_NAME" in env:
+            values["server_name"] = env["GRADIO_SERVER_NAME"]
+        if "GRADIO_SERVER_PORT" in env:
+            values["server_port"] = _parse_number("GRADIO_SERVER_PORT", env["GRADIO_SERVER_PORT"], int, 1)
+        for field in fields(cls):
+            name = PREFIX + field.name.upper()
+            if name not in env:
+                continue
+            raw = env[name]
+            if field.name in ("offline", "trust_remote_code", "warmup"):
+                values[field.name] = _parse_bool(name, raw)
+            elif field.name in ("server_port", "queue_size"):
+                values[field.name] = _parse_number(name, raw, int, 1)
+            elif field.name in ("max_file_size_mb", "max_megapixels"):
+                values[field.name] = _parse_number(name, raw, float, 0.001)
+            elif field.name == "hf_home":
+                values[field.name] = Path(raw).expanduser()
+            elif field.name == "revision":
+                values[field.name] = raw or None
+            else:
+                values[field.name] = raw
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """Return a copy with the non-``None`` overrides applied (CLI flags)."""
+        settings = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raises SettingsError when a value is out of its domain."""
+        if self.device not in DEVICES:
+            raise SettingsError(f"{PREFIX}DEVICE={self.device!r}: use one of {', '.join(DEVICES)}.")
+        if not self.model:
+            raise SettingsError(f"{PREFIX}MODEL is empty: give a Hub repo id or a local directory.")
+
+    def export_hf_environment(self) -> None:
+        """Make the Hugging Face libraries use these settings.
+
+        huggingface_hub and transformers read ``HF_HOME`` and ``HF_HUB_OFFLINE`` when
+        they are first imported, so this runs before either is imported.
+        """
+        os.environ["HF_HOME"] = str(self.hf_home)
+        if self.offline:
+            os.environ["HF_HUB_OFFLINE"] = "1"
