@@ -203,3 +203,26 @@ def expected_matte_1024(rgb: np.ndarray) -> np.ndarray:
     x = (rgb.astype(np.float64) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
     logits = x @ np.array(WEIGHTS) + BIAS
     return 1.0 / (1.0 + np.exp(-logits))
+
+
+def expected_alpha(upright_rgb, own_alpha: np.ndarray | None = None) -> np.ndarray:
+    """The alpha the app must return for ``upright_rgb`` (a PIL RGB image, EXIF already
+    applied) through the fixture model: model-card preprocessing, the fixture's known
+    matte, float bicubic resize back to the original size, times the file's own alpha.
+
+    Returns:
+        ``uint8`` ``(H, W)``.
+    """
+    from PIL import Image
+
+    model_input = upright_rgb
+    if own_alpha is not None:
+        white = Image.new("RGB", upright_rgb.size, (255, 255, 255))
+        model_input = Image.composite(upright_rgb, white, Image.fromarray(own_alpha, "L"))
+    resized = np.asarray(model_input.resize((1024, 1024), Image.Resampling.BILINEAR))
+    matte = expected_matte_1024(resized).astype(np.float32)
+    back = Image.fromarray(matte, "F").resize(upright_rgb.size, Image.Resampling.BICUBIC)
+    alpha = np.rint(np.clip(np.asarray(back), 0, 1) * 255)
+    if own_alpha is not None:
+        alpha = np.floor((alpha * own_alpha + 127) / 255)
+    return alpha.astype(np.uint8)
