@@ -12,15 +12,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .errors import EmptyResult
 from .model.device import select_runtime
 from .model.loader import LoadedModel, load_model
 from .model.snapshot import resolve_snapshot
-from .pipeline import compose, decode, encode, matte
+from .options import ExportOptions
+from .pipeline import compose, crop, decode, encode, matte, refine
+from .pipeline.foreground import estimate_foreground
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-MATTE_SUFFIX = "-matte"
+DEFAULT_OPTIONS = ExportOptions()
 
 
 @dataclass
@@ -53,32 +56,33 @@ class Result:
 
     Attributes:
         source: the decoded upload (name, ICC profile, own alpha).
-        alpha: the cutout's alpha, ``uint8`` ``(H, W)``: the matte limited by the
-            upload's own alpha.
-        cutout: ``RGBA`` image, original RGB with ``alpha``.
-        timer: per-stage timings; ``save_*`` adds ``encode``.
+        alpha: the final alpha, ``uint8`` ``(H, W)`` at the photo's size (before any
+            crop): the matte, shaped by the options and limited by the upload's own alpha.
+        image: the output image for ``options`` (``RGBA``, ``L`` or ``RGB``), cropped.
+        options: the export options it was made with.
+        timer: per-stage timings; ``save`` adds ``encode``.
     """
 
     source: decode.DecodedImage
     alpha: np.ndarray
-    cutout: Image.Image
+    image: Image.Image
+    options: ExportOptions
     timer: StageTimer
 
-    def matte_image(self) -> Image.Image:
-        """The alpha as a greyscale ``L`` image (white = subject)."""
-        return Image.fromarray(self.alpha, "L")
+    @property
+    def file_name(self) -> str:
+        """``<stem>-nobg.<ext>`` (``-matte`` for mattes)."""
+        return encode.name_for(self.source.name, self.options)
 
-    def save_cutout(self, directory: Path) -> Path:
-        """Write ``<stem>-nobg.png`` (RGBA, source ICC profile) into ``directory``."""
-        with self.timer.stage("encode"):
-            path = directory / encode.output_name(self.source.name)
-            return encode.encode_png(self.cutout, path, self.source.icc_profile)
+    def save(self, directory: Path, name: str | None = None) -> Path:
+        """Encode into ``directory`` under ``name`` (default ``file_name``).
 
-    def save_matte(self, directory: Path) -> Path:
-        """Write ``<stem>-matte.png`` (8-bit greyscale) into ``directory``."""
+        Raises:
+            FileExistsError: the file exists; results never overwrite a file.
+        """
         with self.timer.stage("encode"):
-            path = directory / encode.output_name(self.source.name, MATTE_SUFFIX)
-            return encode.encode_png(self.matte_image(), path)
+            path = directory / (name or self.file_name)
+            return encode.encode(self.image, path, self.options, self.source.icc_profile)
 
 
 class Engine:
@@ -134,26 +138,55 @@ class Engine:
         matte.forward(self.model, x)
         return time.perf_counter() - started
 
-    def process(self, path: str | Path, name: str | None = None) -> Result:
+    def process(
+        self, path: str | Path, options: ExportOptions = DEFAULT_OPTIONS, name: str | None = None
+    ) -> Result:
         """Remove the background of one image file.
 
         Args:
             path: the file to read.
+            options: what to make of it.
             name: the user's file name, if ``path`` is a temporary name.
 
         Raises:
-            InputError: the file cannot be decoded or is over the limits.
+            InputError: the file (or the background image) cannot be decoded or is over
+                the limits.
+            EmptyResult: the model found no subject.
         """
         timer = StageTimer()
+        limit = self.settings.max_megapixels
         with timer.stage("decode"):
-            source = decode.decode_image(path, name=name, max_megapixels=self.settings.max_megapixels)
+            source = decode.decode_image(path, name=name, max_megapixels=limit, rotate=options.rotate)
+            background = None
+            if options.output == "image" and options.background_image is not None:
+                background = decode.decode_image(options.background_image, max_megapixels=limit).rgb
         with timer.stage("preprocess"):
             x = matte.preprocess(source.model_view())
         with timer.stage("forward"):
             prediction = matte.forward(self.model, x)[0, 0].numpy()
         with timer.stage("matte_resize"):
             alpha = matte.to_uint8(matte.resize_matte(prediction, source.size))
-        with timer.stage("compose"):
+        with timer.stage("refine"):
+            alpha = refine.harden(alpha, threshold=options.threshold, contrast=options.contrast)
+            if options.remove_specks:
+                alpha = refine.remove_specks(alpha, keep_percent=options.speck_percent)
             alpha = compose.combine_alpha(alpha, source.alpha)
-            image = compose.cutout(source.rgb, alpha, source.alpha)
-        return Result(source, alpha, image, timer)
+        if refine.is_empty(alpha):
+            raise EmptyResult(
+                f"No subject found in {source.name!r}: the matte is empty (almost no pixel is "
+                "more than half opaque), so there is nothing to cut out."
+            )
+        photo = compose.hide_transparent(np.asarray(source.rgb), source.alpha)
+        foreground = photo
+        if options.refine_edges and options.output != "matte":
+            with timer.stage("foreground"):
+                foreground = estimate_foreground(photo, alpha)
+        with timer.stage("compose"):
+            box = crop.Box.full(alpha.shape)
+            if options.crop:
+                unit, aspect = options.crop_margin_unit, options.aspect
+                box = crop.crop_box(alpha, margin=options.crop_margin, unit=unit, aspect=aspect)
+            image = compose.render(
+                options, foreground=foreground, alpha=alpha, photo=photo, box=box, background=background
+            )
+        return Result(source, alpha, image, options, timer)

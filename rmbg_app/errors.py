@@ -9,6 +9,10 @@ class InputError(RmbgError):
     """The uploaded file cannot be processed (not an image, damaged, too large...)."""
 
 
+class EmptyResult(RmbgError):
+    """The matte is (almost) empty: there is no subject to cut out."""
+
+
 class ModelUnavailable(RmbgError):
     """The model snapshot cannot be found, downloaded or loaded."""
 

@@ -65,6 +65,7 @@ class Settings:
         max_file_size_mb: largest upload accepted, in MiB.
         max_megapixels: largest decoded image, in megapixels (decompression-bomb guard).
         queue_size: requests allowed to wait for the model; more are refused as busy.
+        max_batch_files: images accepted in one batch (uploads and ZIP entries).
         warmup: run one inference at start so the first user does not pay for it.
     """
 
@@ -79,6 +80,7 @@ class Settings:
     max_file_size_mb: float = 50.0
     max_megapixels: float = 100.0
     queue_size: int = 16
+    max_batch_files: int = 500
     warmup: bool = True
 
     @property
@@ -111,7 +113,7 @@ class Settings:
             raw = env[name]
             if field.name in ("offline", "trust_remote_code", "warmup"):
                 values[field.name] = _parse_bool(name, raw)
-            elif field.name in ("server_port", "queue_size"):
+            elif field.name in ("server_port", "queue_size", "max_batch_files"):
                 values[field.name] = _parse_number(name, raw, int, 1)
             elif field.name in ("max_file_size_mb", "max_megapixels"):
                 values[field.name] = _parse_number(name, raw, float, 0.001)

@@ -10,6 +10,7 @@ from PIL import Image, ImageCms
 from torchvision import transforms
 
 import fixture_model
+from rmbg_app.options import ExportOptions
 from rmbg_app.pipeline import encode, matte
 
 
@@ -26,9 +27,9 @@ def upright(path) -> Image.Image:
 def test_cutout_keeps_pixels_and_puts_the_matte_on_them(engine, photos, name):
     result = engine.process(photos[name])
     original = upright(photos[name])
-    assert result.cutout.mode == "RGBA"
-    assert result.cutout.size == original.size
-    cutout = np.asarray(result.cutout)
+    assert result.image.mode == "RGBA"
+    assert result.image.size == original.size
+    cutout = np.asarray(result.image)
     np.testing.assert_array_equal(cutout[..., :3], np.asarray(original))
     expected = fixture_model.expected_alpha(original)
     difference = np.abs(cutout[..., 3].astype(int) - expected)
@@ -40,7 +41,7 @@ def test_cutout_keeps_pixels_and_puts_the_matte_on_them(engine, photos, name):
 def test_exif_orientation_is_applied_before_the_matte(engine, photos):
     result = engine.process(photos["chelsea-exif.jpg"])
     chelsea = upright(photos["chelsea-exif.jpg"])
-    assert result.cutout.size == (451, 300) == chelsea.size
+    assert result.image.size == (451, 300) == chelsea.size
     stored = Image.open(photos["chelsea-exif.jpg"])
     assert stored.size == (300, 451), "the file itself is stored rotated"
     expected = fixture_model.expected_alpha(chelsea)
@@ -51,7 +52,7 @@ def test_own_alpha_stays_transparent_and_hidden_pixels_do_not_leak(engine, photo
     source = Image.open(photos["astronaut-alpha.png"])
     own_alpha = np.asarray(source)[..., 3]
     result = engine.process(photos["astronaut-alpha.png"])
-    cutout = np.asarray(result.cutout)
+    cutout = np.asarray(result.image)
     assert (cutout[:, :128, 3] == 0).all()
     assert (cutout[:, :128, :3] == 0).all(), "RGB under the input's alpha 0 must not travel"
     assert (cutout[..., 3] <= own_alpha).all()
@@ -63,9 +64,9 @@ def test_own_alpha_stays_transparent_and_hidden_pixels_do_not_leak(engine, photo
 def test_logo_with_alpha_and_palette_gif(engine, photos):
     logo = engine.process(photos["logo.png"])
     own = np.asarray(Image.open(photos["logo.png"]))[..., 3]
-    assert (np.asarray(logo.cutout)[..., 3][own == 0] == 0).all()
+    assert (np.asarray(logo.image)[..., 3][own == 0] == 0).all()
     gif = engine.process(photos["chelsea-palette.gif"])
-    assert gif.cutout.size == (451, 300)
+    assert gif.image.size == (451, 300)
     expected = fixture_model.expected_alpha(Image.open(photos["chelsea-palette.gif"]).convert("RGB"))
     assert np.abs(np.asarray(gif.alpha, int) - expected).max() <= 1
 
@@ -104,14 +105,14 @@ def test_png_output_is_named_after_the_input_and_keeps_the_icc_profile(engine, t
     result = engine.process(source)
     out = tmp_path / "out"
     out.mkdir()
-    path = result.save_cutout(out)
+    path = result.save(out)
     assert path.name == "Holiday photo-nobg.png"
     with Image.open(path) as saved:
         assert saved.format == "PNG" and saved.mode == "RGBA"
         assert saved.info.get("icc_profile") == profile
     with pytest.raises(FileExistsError):
-        result.save_cutout(out)
-    matte_path = result.save_matte(out)
+        result.save(out)
+    matte_path = engine.process(source, ExportOptions(output="matte")).save(out)
     assert matte_path.name == "Holiday photo-matte.png"
     with Image.open(matte_path) as saved:
         assert saved.mode == "L"

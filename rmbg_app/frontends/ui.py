@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,13 +15,17 @@ import torch
 from gradio.utils import get_upload_folder
 from PIL import Image, UnidentifiedImageError
 
+from .. import batch
 from ..engine import Result
-from ..errors import RmbgError
+from ..errors import InputError, RmbgError
+from ..options import ExportOptions
+from .options_ui import build_widgets, options_from, with_option_parameters
 from .state import ModelState
 
 log = logging.getLogger(__name__)
 
 PREVIEW_MAX_SIDE = 1600
+THUMBNAIL_SIDE = 256
 # A checkerboard behind every image that may carry transparency.
 CSS = """
 .checker img, .checker canvas {
@@ -59,19 +66,20 @@ def _result_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="rmbg-", dir=get_upload_folder()))
 
 
-def _preview(image: Image.Image) -> Image.Image:
-    preview = image.copy()
-    preview.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE), Image.Resampling.LANCZOS)
-    return preview
+def _shrink(image: Image.Image, side: int) -> Image.Image:
+    small = image.copy()
+    small.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return small
 
 
 def _guarded(fn: Callable) -> Callable:
     """Turn every failure into a gr.Error with a readable message; the server keeps
     serving and the client sees the reason, not Gradio's generic error."""
 
-    def wrapper(*args):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         except gr.Error:
             raise
         except RmbgError as exc:
@@ -84,82 +92,186 @@ def _guarded(fn: Callable) -> Callable:
             log.exception("Processing failed")
             raise gr.Error(f"Processing failed: {type(exc).__name__}: {exc}") from None
 
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+def _size_text(path: Path) -> str:
+    size = path.stat().st_size
+    return f"{size / 1024:.0f} KiB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MiB"
 
 
 def build_blocks(state: ModelState) -> gr.Blocks:
     """The UI and the API over one model state."""
+    settings = state.settings
 
-    def process(path: str | None) -> Result:
+    def process(path: str | None, options: ExportOptions) -> Result:
         if not path:
-            raise RmbgError("Upload an image first.")
-        return state.require_engine().process(path)
+            raise InputError("Upload an image first.")
+        return state.require_engine().process(path, options)
 
-    def describe(result: Result, output: Path) -> str:
+    def run_batch(files: list[str] | None, options: ExportOptions, progress: Callable | None = None):
+        """Process uploads (images and ZIPs of images) into one ZIP of results.
+
+        Returns:
+            (zip path, outcomes, gallery entries)
+        """
+        if not files:
+            raise InputError("Upload one or more images (or a ZIP of images) first.")
         engine = state.require_engine()
-        width, height = result.cutout.size
-        return (
-            f"**{output.name}** · {width}×{height} · {output.stat().st_size / 1024:.0f} KiB  \n"
-            f"{engine.describe()}  \n"
+        out_dir = _result_dir()
+        zip_path = out_dir / "rmbg-results.zip"
+        gallery: list[tuple[str, str]] = []
+        with tempfile.TemporaryDirectory(prefix="rmbg-unzip-") as unzip_dir:
+            items, outcomes = [], []
+            for path in map(Path, files):
+                if path.suffix.lower() == ".zip":
+                    found, skipped = batch.extract_zip(
+                        path, Path(unzip_dir) / path.stem, max_files=settings.max_batch_files
+                    )
+                    items += [batch.Item(i.path, Path(path.stem) / i.relative) for i in found]
+                    outcomes += skipped
+                else:
+                    items.append(batch.Item(path, batch.PurePosixPath(path.name)))
+            if len(items) > settings.max_batch_files:
+                raise InputError(
+                    f"{len(items)} images in one batch; the limit (RMBG_MAX_BATCH_FILES) is "
+                    f"{settings.max_batch_files}."
+                )
+
+            with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as archive:
+
+                def sink(item: batch.Item, result: Result, name: str) -> None:
+                    archive.writestr(name, batch.encode_to_bytes(result))
+                    thumb = out_dir / f"thumb-{len(gallery)}.webp"
+                    _shrink(result.image, THUMBNAIL_SIDE).save(thumb, "WEBP", quality=80)
+                    gallery.append((str(thumb), f"✓ {name}"))
+
+                def tick(index: int, total: int, item: batch.Item) -> None:
+                    if progress is not None:
+                        progress((index, total), desc=f"{item.relative.name}", unit="images")
+
+                for outcome in batch.process_items(engine, items, options, sink, tick):
+                    outcomes.append(outcome)
+                archive.writestr(batch.REPORT_NAME, batch.report_json(outcomes))
+        if not any(o.ok for o in outcomes):
+            reasons = "; ".join(o.error or "" for o in outcomes[:5])
+            raise InputError(f"No file could be processed: {reasons}")
+        return zip_path, outcomes, gallery
+
+    # --- UI handlers -----------------------------------------------------------------
+    @_guarded
+    def remove_in_ui(path: str | None, *values):
+        result = process(path, options_from(values))
+        output = result.save(_result_dir())
+        slider = (_shrink(result.source.rgb, PREVIEW_MAX_SIDE), _shrink(result.image, PREVIEW_MAX_SIDE))
+        matte_preview = _shrink(Image.fromarray(result.alpha, "L"), PREVIEW_MAX_SIDE)
+        width, height = result.image.size
+        info = (
+            f"**{output.name}** · {width}×{height} · {_size_text(output)}  \n"
+            f"{state.require_engine().describe()}  \n"
             f"Time: {result.timer.summary()}"
         )
+        return slider, matte_preview, output, info
 
     @_guarded
-    def remove_in_ui(path: str | None):
-        result = process(path)
-        output = result.save_cutout(_result_dir())
-        slider = (_preview(result.source.rgb), _preview(result.cutout))
-        return slider, _preview(result.matte_image()), output, describe(result, output)
+    def batch_in_ui(files: list[str] | None, *values, progress=gr.Progress()):  # noqa: B008 - Gradio's API
+        zip_path, outcomes, gallery = run_batch(files, options_from(values), progress)
+        failed = [o for o in outcomes if not o.ok]
+        lines = [f"**{len(outcomes) - len(failed)} done, {len(failed)} failed** · ZIP {_size_text(zip_path)}"]
+        lines += [f"- ✗ `{o.item.relative.as_posix()}`: {o.error}" for o in failed]
+        return gallery, zip_path, "\n".join(lines)
+
+    # --- API endpoints: named parameters with the options' defaults ------------------
+    image_param = [inspect.Parameter("image", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    files_param = [inspect.Parameter("files", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 
     @_guarded
-    def remove_background(image: str) -> str:
-        """Remove the background of one image. Returns an RGBA PNG named <stem>-nobg.png:
-        the original pixels with the predicted matte as alpha."""
-        return str(process(image).save_cutout(_result_dir()))
+    def remove_background(image, *values):
+        """Remove the background of one image. Returns the result file: by default an
+        RGBA PNG named <stem>-nobg.png (the original pixels, the matte as alpha); the
+        options choose a background, the format, hardness, edge clean-up and crop."""
+        return str(process(image, options_from(values)).save(_result_dir()))
 
     @_guarded
-    def matte(image: str) -> str:
-        """Predict the matte of one image. Returns an 8-bit greyscale PNG named
-        <stem>-matte.png (255 = subject, 0 = background)."""
-        return str(process(image).save_matte(_result_dir()))
+    def matte(image, *values):
+        """Predict the matte of one image: an 8-bit greyscale file named <stem>-matte.png
+        (255 = subject). The options' output is ignored; hardness, specks, crop,
+        rotation and format apply."""
+        options = options_from(values).but(output="matte")
+        return str(process(image, options).save(_result_dir()))
 
-    def status() -> str:
-        if state.engine is not None:
-            return f"Model: {state.engine.describe()}"
-        if state.phase == "failed":
-            return f"**The model is not available.** {state.error}"
-        return "The model is loading… reload the page in a moment."
+    @_guarded
+    def remove_background_batch(files, *values):
+        """Process many images (or ZIPs of images) with the same options. Returns one ZIP
+        with a result per input under its original name (folders kept, no collisions)
+        and report.json listing every input with its output or its error."""
+        zip_path, _, _ = run_batch(files, options_from(values))
+        return str(zip_path)
 
     with gr.Blocks(title="rmbg · background removal", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# Remove the background of a photo")
         status_line = gr.Markdown()
-        with gr.Row():
-            photo = _photo_input()
-            slider = gr.ImageSlider(label="Before / after", type="pil", elem_classes="checker")
-        with gr.Row():
-            matte_view = gr.Image(label="Matte", type="pil", image_mode="L", format="png")
-            with gr.Column():
-                download = gr.DownloadButton("Download PNG", variant="primary")
-                info = gr.Markdown()
-        button = gr.Button("Remove background")
-        ui_outputs = [slider, matte_view, download, info]
-        gr.on(
-            [photo.upload, button.click],
-            remove_in_ui,
-            inputs=photo,
-            outputs=ui_outputs,
-            api_visibility="private",
-            concurrency_id="model",
-        )
-        # Named endpoints for gradio_client and curl, with file in / file out.
-        api_input = gr.File(label="image", visible=False, type="filepath")
+        widgets = build_widgets()
+        option_inputs = list(widgets.values())
+        with gr.Tab("Single photo"):
+            with gr.Row():
+                photo = _photo_input()
+                slider = gr.ImageSlider(label="Before / after", type="pil", elem_classes="checker")
+            with gr.Row():
+                matte_view = gr.Image(label="Matte", type="pil", image_mode="L", format="png")
+                with gr.Column():
+                    download = gr.DownloadButton("Download", variant="primary")
+                    info = gr.Markdown()
+            button = gr.Button("Remove background")
+            gr.on(
+                [photo.upload, button.click],
+                remove_in_ui,
+                inputs=[photo, *option_inputs],
+                outputs=[slider, matte_view, download, info],
+                api_visibility="private",
+                concurrency_id="model",
+            )
+        with gr.Tab("Batch"):
+            uploads = gr.File(
+                label="Photos or ZIP archives",
+                file_count="multiple",
+                file_types=["image", ".zip"],
+                type="filepath",
+            )
+            batch_button = gr.Button("Process all", variant="primary")
+            gallery = gr.Gallery(label="Results", columns=6, height="auto", elem_classes="checker")
+            zip_download = gr.DownloadButton("Download ZIP")
+            report = gr.Markdown()
+            batch_button.click(
+                batch_in_ui,
+                inputs=[uploads, *option_inputs],
+                outputs=[gallery, zip_download, report],
+                api_visibility="private",
+                concurrency_id="model",
+            )
+        api_image = gr.File(label="image", visible=False, type="filepath")
+        api_files = gr.File(label="files", visible=False, type="filepath", file_count="multiple")
         api_output = gr.File(label="result", visible=False)
         api_trigger = gr.Button(visible=False)
-        api_trigger.click(
-            remove_background, api_input, api_output, api_name="remove_background", concurrency_id="model"
-        )
-        api_trigger.click(matte, api_input, api_output, api_name="matte", concurrency_id="model")
+        for fn, first, source in (
+            (remove_background, image_param, api_image),
+            (matte, image_param, api_image),
+            (remove_background_batch, files_param, api_files),
+        ):
+            api_trigger.click(
+                with_option_parameters(fn, first),
+                [source, *option_inputs],
+                api_output,
+                api_name=fn.__name__,
+                concurrency_id="model",
+            )
+
+        def status() -> str:
+            if state.engine is not None:
+                return f"Model: {state.engine.describe()}"
+            if state.phase == "failed":
+                return f"**The model is not available.** {state.error}"
+            return "The model is loading… reload the page in a moment."
+
         demo.load(status, None, status_line, api_visibility="private", queue=False)
     return demo

@@ -106,7 +106,17 @@ def _rgb_profile(icc: bytes | None) -> bytes | None:
     return icc if space.strip() == "RGB" else None
 
 
-def decode_image(path: str | Path, *, name: str | None = None, max_megapixels: float) -> DecodedImage:
+_ROTATIONS = {
+    0: None,
+    90: Image.Transpose.ROTATE_270,
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_90,
+}
+
+
+def decode_image(
+    path: str | Path, *, name: str | None = None, max_megapixels: float, rotate: int = 0
+) -> DecodedImage:
     """Read an image file into upright RGB plus its own alpha.
 
     Animated GIF/WEBP give their first frame; palette, greyscale, 16-bit, float and
@@ -117,6 +127,7 @@ def decode_image(path: str | Path, *, name: str | None = None, max_megapixels: f
         path: the file to read.
         name: the user's file name, for messages and the output name (default: path's).
         max_megapixels: refuse images with more pixels than this, before decoding them.
+        rotate: clockwise degrees (0, 90, 180, 270) applied after EXIF orientation.
 
     Raises:
         InputError: empty, not an image, unsupported format, damaged, or too large.
@@ -141,6 +152,8 @@ def decode_image(path: str | Path, *, name: str | None = None, max_megapixels: f
                 file_format = image.format or "unknown"
                 icc = image.info.get("icc_profile")
                 upright = ImageOps.exif_transpose(image)
+                if _ROTATIONS[rotate] is not None:
+                    upright = upright.transpose(_ROTATIONS[rotate])
     except UnidentifiedImageError:
         raise InputError(f"{name!r} is not an image in a supported format ({FORMAT_NAMES}).") from None
     except Image.DecompressionBombError:
