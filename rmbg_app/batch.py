@@ -157,31 +157,36 @@ class Namer:
         return candidate
 
 
+def plan(items: list[Item], options: ExportOptions) -> list[tuple[Item, str]]:
+    """Each item with its result's unique relative name (``shoes/red-nobg.png``), in
+    input order, so a rerun gives every input the same name again."""
+    namer = Namer()
+    return [(item, namer.name(item, encode.name_for(item.relative.name, options))) for item in items]
+
+
 def process_items(
     engine: Engine,
-    items: list[Item],
+    planned: list[tuple[Item, str]],
     options: ExportOptions,
-    sink: Callable[[Item, Result, str], None],
+    sink: Callable[[Result, str], None],
     progress: Callable[[int, int, Item], None] | None = None,
-    namer: Namer | None = None,
 ) -> Iterator[Outcome]:
     """Process items one by one; every failure is caught, reported and skipped.
 
     Args:
-        sink: receives (item, result, unique relative output name) and writes it.
+        planned: items with their output names, from ``plan``.
+        sink: receives (result, output name) and writes it.
         progress: called before each item with (index, total, item).
 
     Yields:
         one Outcome per item, as it finishes.
     """
-    namer = namer or Namer()
-    for index, item in enumerate(items):
+    for index, (item, name) in enumerate(planned):
         if progress:
-            progress(index, len(items), item)
+            progress(index, len(planned), item)
         try:
             result = engine.process(item.path, options, name=item.relative.name)
-            name = namer.name(item, result.file_name)
-            sink(item, result, name)
+            sink(result, name)
             yield Outcome(item, output=name, seconds=result.timer.total_ms / 1000)
         except (RmbgError, OSError) as exc:
             yield Outcome(item, error=str(exc))

@@ -1,4 +1,4 @@
-"""Command line: ``serve`` (the default) and ``download``.
+"""Command line: ``serve`` (the default), ``remove`` and ``download``.
 
 Heavy imports (torch, transformers, gradio) happen inside the verbs, after the
 settings have exported ``HF_HOME``: the Hugging Face libraries read it at import.
@@ -13,8 +13,21 @@ from collections.abc import Sequence
 
 from ..errors import RmbgError
 from ..settings import DEVICES, Settings, SettingsError
+from . import cli_remove
 
 log = logging.getLogger("rmbg")
+
+# Arguments that override Settings; the rest belong to a verb.
+SETTINGS_ARGS = (
+    "model",
+    "revision",
+    "device",
+    "trust_remote_code",
+    "offline",
+    "server_name",
+    "server_port",
+    "warmup",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-warmup", dest="warmup", action="store_false", default=None, help="skip the warm-up inference"
     )
+    remove = verbs.add_parser(
+        "remove", parents=[common], help="remove backgrounds of files and folders into an output folder"
+    )
+    cli_remove.add_arguments(remove)
     download = verbs.add_parser(
         "download", parents=[common], help="fetch a model snapshot into the cache (uses HF_TOKEN)"
     )
@@ -53,9 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     overrides = {
-        key: value
-        for key, value in vars(args).items()
-        if key not in ("verb", "model_arg") and value is not None
+        key: value for key, value in vars(args).items() if key in SETTINGS_ARGS and value is not None
     }
     if getattr(args, "model_arg", None):
         overrides["model"] = args.model_arg
@@ -68,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.verb == "download":
             return _download(settings)
+        if args.verb == "remove":
+            return cli_remove.run(args, settings)
         return _serve(settings)
     except RmbgError as exc:
         log.error("%s", exc)

@@ -140,7 +140,7 @@ def build_blocks(state: ModelState) -> gr.Blocks:
 
             with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as archive:
 
-                def sink(item: batch.Item, result: Result, name: str) -> None:
+                def sink(result: Result, name: str) -> None:
                     archive.writestr(name, batch.encode_to_bytes(result))
                     thumb = out_dir / f"thumb-{len(gallery)}.webp"
                     _shrink(result.image, THUMBNAIL_SIDE).save(thumb, "WEBP", quality=80)
@@ -150,7 +150,7 @@ def build_blocks(state: ModelState) -> gr.Blocks:
                     if progress is not None:
                         progress((index, total), desc=f"{item.relative.name}", unit="images")
 
-                for outcome in batch.process_items(engine, items, options, sink, tick):
+                for outcome in batch.process_items(engine, batch.plan(items, options), options, sink, tick):
                     outcomes.append(outcome)
                 archive.writestr(batch.REPORT_NAME, batch.report_json(outcomes))
         if not any(o.ok for o in outcomes):
