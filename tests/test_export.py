@@ -104,7 +104,7 @@ def test_background_image_is_scaled_to_cover(engine, scene, tmp_path):
 def test_background_image_must_be_readable(engine, scene, tmp_path):
     bad = tmp_path / "bg.png"
     bad.write_text("no")
-    with pytest.raises(InputError, match="'bg.png' is not an image"):
+    with pytest.raises(InputError, match=r"'bg\.png' is not an image"):
         engine.process(scene, ExportOptions(output="image", background_image=bad))
 
 
@@ -166,7 +166,7 @@ def test_hardness_threshold_and_contrast(engine, photos):
 def test_empty_matte_is_reported_not_saved(engine, tmp_path):
     path = tmp_path / "sky.png"
     Image.new("RGB", (200, 100), BLUE).save(path)
-    with pytest.raises(EmptyResult, match="No subject found in 'sky.png'"):
+    with pytest.raises(EmptyResult, match=r"No subject found in 'sky\.png'"):
         engine.process(path)
 
 
