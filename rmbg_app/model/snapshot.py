@@ -52,7 +52,16 @@ class Snapshot:
         return self.revision == "local"
 
 
+# Repos known to be gated: their users must accept a licence before downloading.
+GATED_REPOS = frozenset({"briaai/rmbg-2.0"})
+
+
 def _fix_hint(repo_id: str) -> str:
+    if repo_id.lower() not in GATED_REPOS:
+        return (
+            f"Run `python rmbg.py download {repo_id}` on a machine that can reach the Hub "
+            "(set HF_TOKEN if the repo is private or gated), or start the app once online."
+        )
     return (
         f"To use {repo_id}: accept its licence at https://huggingface.co/{repo_id} while "
         "logged in, create a read token at https://huggingface.co/settings/tokens, set "
