@@ -48,7 +48,6 @@ class Outcome:
     item: Item
     output: str | None = None
     error: str | None = None
-    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -187,7 +186,7 @@ def process_items(
         try:
             result = engine.process(item.path, options, name=item.relative.name)
             sink(result, name)
-            yield Outcome(item, output=name, seconds=result.timer.total_ms / 1000)
+            yield Outcome(item, output=name)
         except (RmbgError, OSError) as exc:
             yield Outcome(item, error=str(exc))
 

@@ -8,7 +8,7 @@ import logging
 import tempfile
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import gradio as gr
 import torch
@@ -128,10 +128,10 @@ def build_blocks(state: ModelState) -> gr.Blocks:
                     found, skipped = batch.extract_zip(
                         path, Path(unzip_dir) / path.stem, max_files=settings.max_batch_files
                     )
-                    items += [batch.Item(i.path, Path(path.stem) / i.relative) for i in found]
+                    items += [batch.Item(i.path, PurePosixPath(path.stem) / i.relative) for i in found]
                     outcomes += skipped
                 else:
-                    items.append(batch.Item(path, batch.PurePosixPath(path.name)))
+                    items.append(batch.Item(path, PurePosixPath(path.name)))
             if len(items) > settings.max_batch_files:
                 raise InputError(
                     f"{len(items)} images in one batch; the limit (RMBG_MAX_BATCH_FILES) is "
