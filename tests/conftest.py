@@ -139,6 +139,18 @@ def server_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def run_rmbg(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    """``python rmbg.py ARGS`` with the test environment plus ``env``; output captured."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "rmbg.py"), *args],
+        env=server_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
 @pytest.fixture(scope="session")
 def server(fixture_snapshot, tmp_path_factory):
     """The real app, serving the fixture model."""

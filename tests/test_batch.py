@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -14,7 +13,7 @@ import skimage.data
 from gradio_client import handle_file
 from PIL import Image
 
-from conftest import ROOT, server_env
+from conftest import run_rmbg
 from rmbg_app import batch
 from rmbg_app.errors import InputError
 from rmbg_app.options import ExportOptions
@@ -37,14 +36,7 @@ def shop_folder(tmp_path_factory) -> Path:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "rmbg.py"), "remove", *args],
-        env=server_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+    return run_rmbg("remove", *args)
 
 
 SHOP_OPTIONS = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ from gradio_client import Client, handle_file
 from PIL import Image, ImageOps
 
 import fixture_model
-from conftest import HF_HOME, ROOT, RunningServer, server_env
+from conftest import HF_HOME, ROOT, RunningServer, run_rmbg, server_env
 
 
 def upright(path: Path) -> Image.Image:
@@ -145,26 +144,12 @@ def test_missing_model_keeps_serving_and_explains(tmp_path, photos):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_stops_at_start(fixture_snapshot):
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "rmbg.py"), "serve", "--device", "cuda", "--port", "1"],
-        env=server_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    done = run_rmbg("serve", "--device", "cuda", "--port", "1")
     assert done.returncode == 1
     assert "RMBG_DEVICE=cuda but torch sees no CUDA device" in done.stderr
 
 
 def test_settings_errors_exit_2_with_the_variable_named():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "rmbg.py"), "serve"],
-        env=server_env(RMBG_QUEUE_SIZE="many", HF_HOME=str(HF_HOME)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    done = run_rmbg("serve", RMBG_QUEUE_SIZE="many", HF_HOME=str(HF_HOME))
     assert done.returncode == 2
     assert "RMBG_QUEUE_SIZE='many' is not a int" in done.stderr

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, server_env
+from conftest import run_rmbg
 from rmbg_app.settings import CHECKOUT_DIR, Settings, SettingsError
 
 
@@ -63,25 +61,14 @@ def test_cli_flags_override_the_environment():
     assert settings.device == "cpu" and settings.model == "briaai/RMBG-2.0"
 
 
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "rmbg.py"), *args],
-        env=server_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-
-
 def test_help_lists_the_verbs():
-    done = run_cli("--help")
+    done = run_rmbg("--help")
     assert done.returncode == 0
     assert "serve" in done.stdout and "download" in done.stdout
 
 
 def test_download_offline_explains(tmp_path):
-    done = run_cli("download", "ZhengPeng7/BiRefNet", HF_HOME=str(tmp_path), HF_HUB_OFFLINE="1")
+    done = run_rmbg("download", "ZhengPeng7/BiRefNet", HF_HOME=str(tmp_path), HF_HUB_OFFLINE="1")
     assert done.returncode == 1
     assert "ZhengPeng7/BiRefNet" in done.stderr and "could not be downloaded" in done.stderr
     assert "Traceback" not in done.stderr
