@@ -67,6 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=field.name, type=kind, help=text)
 
 
+def options_from_args(args: argparse.Namespace) -> ExportOptions:
+    """The export options given as flags (unset flags keep the defaults).
+
+    Raises:
+        InputError: a bad value or an impossible combination.
+    """
+    return ExportOptions.build(**{f.name: getattr(args, f.name) for f in fields(ExportOptions)})
+
+
 def _write(result: Result, target: Path, overwrite: bool) -> None:
     """Encode next to ``target`` and rename into place: a failure never leaves half a
     file, and an existing result is only replaced with ``overwrite``."""
@@ -112,8 +121,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from .. import batch
     from ..engine import Engine
 
-    values = {f.name: getattr(args, f.name) for f in fields(ExportOptions)}
-    options = ExportOptions.build(**values)
+    options = options_from_args(args)
     items, problems = batch.collect_paths(args.inputs)
     out_dir: Path = args.out
     inputs = {item.path.resolve() for item in items}
