@@ -64,7 +64,14 @@ def test_cli_flags_override_the_environment():
 def test_help_lists_the_verbs():
     done = run_rmbg("--help")
     assert done.returncode == 0
-    assert "serve" in done.stdout and "download" in done.stdout
+    assert "serve" in done.stdout and "remove" in done.stdout and "download" in done.stdout
+
+
+@pytest.mark.parametrize("verb", ["serve", "remove", "download"])
+def test_every_verb_has_help(verb):
+    done = run_rmbg(verb, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "--model" in done.stdout
 
 
 def test_download_offline_explains(tmp_path):

@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + field.name.replace("_", "-")
         hint = hints[field.name]
         default = getattr(defaults, field.name)
-        text = f"{HELP[field.name]} (default: {default})"
+        # argparse %-formats help texts: the "%" margin unit must be escaped.
+        text = f"{HELP[field.name]} (default: {str(default).replace('%', '%%')})"
         if hint is bool:
             group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, help=text)
         elif typing.get_origin(hint) is typing.Literal:
