@@ -22,60 +22,47 @@ ASPECTS = ["", "1:1", "4:5", "3:4", "2:3", "4:3", "3:2", "16:9", "9:16"]
 
 
 def build_widgets() -> dict[str, gr.components.Component]:
-    """The option widgets, laid out in the current Blocks context, keyed by option name."""
+    """The option widgets, stacked for a sidebar in the current Blocks context, keyed by
+    option name in ``OPTION_NAMES`` order."""
     w: dict[str, gr.components.Component] = {}
-    with gr.Accordion("Export options", open=True):
+    w["output"] = gr.Radio(
+        [(label, value) for value, label in OUTPUT_LABELS.items()], value=DEFAULTS.output, label="Output"
+    )
+    w["format"] = gr.Radio(["png", "webp", "jpeg"], value=DEFAULTS.format, label="Format")
+    w["lossless"] = gr.Checkbox(value=DEFAULTS.lossless, label="WEBP lossless")
+    w["quality"] = gr.Slider(1, 100, value=DEFAULTS.quality, step=1, label="Quality (JPEG, lossy WEBP)")
+    with gr.Accordion("Background", open=False):
+        w["background_color"] = gr.ColorPicker(value=DEFAULTS.background_color, label="Colour")
+        w["background_image"] = gr.Image(
+            label="Image", type="filepath", sources=["upload", "clipboard"], height=140
+        )
+        w["blur_radius"] = gr.Slider(
+            0.5, 20, value=DEFAULTS.blur_radius, step=0.5, label="Blur (% of the photo)"
+        )
+    with gr.Accordion("Edges", open=False):
+        w["threshold"] = gr.Slider(
+            0, 0.99, value=DEFAULTS.threshold, step=0.01, label="Hard threshold (0 = soft)"
+        )
+        w["contrast"] = gr.Slider(1, 20, value=DEFAULTS.contrast, step=0.5, label="Edge contrast (1 = off)")
+        w["refine_edges"] = gr.Checkbox(value=DEFAULTS.refine_edges, label="Clean edge colours (no halo)")
+        w["remove_specks"] = gr.Checkbox(value=DEFAULTS.remove_specks, label="Remove small specks")
+        w["speck_percent"] = gr.Slider(
+            0, 50, value=DEFAULTS.speck_percent, step=1, label="Speck size (% of largest)"
+        )
+    with gr.Accordion("Crop and rotate", open=False):
+        w["crop"] = gr.Checkbox(value=DEFAULTS.crop, label="Crop to the subject")
         with gr.Row():
-            w["output"] = gr.Radio(
-                [(label, value) for value, label in OUTPUT_LABELS.items()],
-                value=DEFAULTS.output,
-                label="Output",
-            )
-            with gr.Column():
-                w["format"] = gr.Radio(["png", "webp", "jpeg"], value=DEFAULTS.format, label="Format")
-                w["lossless"] = gr.Checkbox(value=DEFAULTS.lossless, label="WEBP lossless")
-                w["quality"] = gr.Slider(
-                    1, 100, value=DEFAULTS.quality, step=1, label="Quality (JPEG, lossy WEBP)"
-                )
-        with gr.Row():
-            w["background_color"] = gr.ColorPicker(value=DEFAULTS.background_color, label="Background colour")
-            w["background_image"] = gr.Image(
-                label="Background image", type="filepath", sources=["upload", "clipboard"], height=160
-            )
-            w["blur_radius"] = gr.Slider(
-                0.5, 20, value=DEFAULTS.blur_radius, step=0.5, label="Background blur (% of the photo's size)"
-            )
-        with gr.Row():
-            w["threshold"] = gr.Slider(
-                0, 0.99, value=DEFAULTS.threshold, step=0.01, label="Hard threshold (0 = off, soft edges)"
-            )
-            w["contrast"] = gr.Slider(
-                1, 20, value=DEFAULTS.contrast, step=0.5, label="Edge contrast (1 = off)"
-            )
-            w["refine_edges"] = gr.Checkbox(
-                value=DEFAULTS.refine_edges, label="Clean edge colours (no halo on hair and fur)"
-            )
-            w["remove_specks"] = gr.Checkbox(value=DEFAULTS.remove_specks, label="Remove small specks")
-            w["speck_percent"] = gr.Slider(
-                0, 50, value=DEFAULTS.speck_percent, step=1, label="Speck size (% of the largest part)"
-            )
-        with gr.Row():
-            w["crop"] = gr.Checkbox(value=DEFAULTS.crop, label="Crop to the subject")
-            w["crop_margin"] = gr.Number(value=DEFAULTS.crop_margin, minimum=0, label="Crop margin")
-            w["crop_margin_unit"] = gr.Radio(
-                list(MARGIN_UNITS), value=DEFAULTS.crop_margin_unit, label="Margin in"
-            )
-            w["aspect_ratio"] = gr.Dropdown(
-                [("free", ""), *[(a, a) for a in ASPECTS[1:]]],
-                value=DEFAULTS.aspect_ratio,
-                allow_custom_value=True,
-                label="Aspect ratio (W:H)",
-            )
-            w["rotate"] = gr.Radio(
-                [(f"{r}°", r) for r in ROTATIONS],
-                value=DEFAULTS.rotate,
-                label="Rotate clockwise before processing",
-            )
+            w["crop_margin"] = gr.Number(value=DEFAULTS.crop_margin, minimum=0, label="Margin", min_width=80)
+            w["crop_margin_unit"] = gr.Radio(list(MARGIN_UNITS), value=DEFAULTS.crop_margin_unit, label="in")
+        w["aspect_ratio"] = gr.Dropdown(
+            [("free", ""), *[(a, a) for a in ASPECTS[1:]]],
+            value=DEFAULTS.aspect_ratio,
+            allow_custom_value=True,
+            label="Aspect ratio (W:H)",
+        )
+        w["rotate"] = gr.Radio(
+            [(f"{r}°", r) for r in ROTATIONS], value=DEFAULTS.rotate, label="Rotate clockwise first"
+        )
     return w
 
 

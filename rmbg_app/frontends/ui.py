@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 PREVIEW_MAX_SIDE = 1600
 THUMBNAIL_SIDE = 256
 # A checkerboard behind every image that may carry transparency.
+# !important: the slider's overlay image carries Gradio's own background.
 CSS = """
 .checker img, .checker canvas {
-  background-color: #fff;
-  background-image: conic-gradient(#d0d0d0 25%, transparent 0 50%, #d0d0d0 0 75%, transparent 0);
-  background-size: 24px 24px;
+  background-color: #fff !important;
+  background-image: conic-gradient(#d0d0d0 25%, transparent 0 50%, #d0d0d0 0 75%, transparent 0) !important;
+  background-size: 24px 24px !important;
 }
 """
 
@@ -211,7 +212,9 @@ def build_blocks(state: ModelState) -> gr.Blocks:
     with gr.Blocks(title="rmbg · background removal", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# Remove the background of a photo")
         status_line = gr.Markdown()
-        widgets = build_widgets()
+        with gr.Sidebar(label="Export options", width=360):
+            gr.Markdown("### Export options")
+            widgets = build_widgets()
         option_inputs = list(widgets.values())
         with gr.Tab("Single photo"):
             with gr.Row():
