@@ -152,7 +152,7 @@ class Engine:
         with timer.stage("forward"):
             prediction = matte.forward(self.model, x)[0, 0].numpy()
         with timer.stage("matte_resize"):
-            alpha = matte.to_uint8(matte.resize_matte(prediction, source.size))
+            alpha = matte.to_alpha(prediction, source.size)
         with timer.stage("compose"):
             alpha = compose.combine_alpha(alpha, source.alpha)
             image = compose.cutout(source.rgb, alpha, source.alpha)
