@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
-# zlib level 3: on 2-core machines about 2.5x faster than Pillow's default 6 for
-# photo cutouts, for files about 5% larger (measured by bench/, see README).
-PNG_COMPRESS_LEVEL = 3
+from . import png
+
+# zlib level 2 in png.write_png (Up filter, deflate on all cores). 24 MP photo cutout on
+# 2 shared cores (python -m bench.encode, docs/performance.md): 1.0 s and 22.3 MB, where
+# Pillow takes 8.1 s / 19.8 MB at its default level 6 and 3.3 s / 23.1 MB at level 3
+# (2.5x faster than 6, but 17% larger, not 5%). Level 1: 1.1 s / 23.0 MB; 3: 1.5 s / 21.0 MB.
+PNG_COMPRESS_LEVEL = 2
 OUTPUT_SUFFIX = "-nobg"
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]+")
 
@@ -32,5 +37,8 @@ def encode_png(image: Image.Image, path: Path, icc_profile: bytes | None = None)
         FileExistsError: ``path`` exists (results never overwrite a file).
     """
     with open(path, "xb") as handle:
-        image.save(handle, "PNG", compress_level=PNG_COMPRESS_LEVEL, icc_profile=icc_profile)
+        if image.mode in png.MODES:
+            png.write_png(handle, np.asarray(image), icc_profile=icc_profile, level=PNG_COMPRESS_LEVEL)
+        else:
+            image.save(handle, "PNG", compress_level=PNG_COMPRESS_LEVEL, icc_profile=icc_profile)
     return path
