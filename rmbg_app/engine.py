@@ -99,7 +99,9 @@ class Engine:
         Raises:
             DeviceUnavailable, ModelUnavailable, RemoteCodeRefused: with the fix in the message.
         """
-        runtime = select_runtime(settings.device)
+        runtime = select_runtime(
+            settings.device, channels_last=settings.channels_last, compile_mode=settings.torch_compile
+        )
         snapshot = resolve_snapshot(
             settings.model,
             revision=settings.revision,

@@ -53,7 +53,8 @@ def forward(model: LoadedModel, x: torch.Tensor) -> torch.Tensor:
         float32 CPU tensor ``(B, 1, 1024, 1024)`` in 0..1: ``sigmoid`` of the last logits.
     """
     with inference(model.runtime):
-        outputs = model.module(x.to(model.runtime.device))
+        runtime = model.runtime
+        outputs = model.module(x.to(runtime.device, memory_format=runtime.memory_format))
         # RMBG-2.0 returns a list of 4 logit maps, coarse to fine; the last is the matte.
         while isinstance(outputs, (list, tuple)):
             outputs = outputs[-1]
