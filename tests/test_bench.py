@@ -30,6 +30,7 @@ def test_smoke_benchmark_reports_every_stage_and_the_reference(tmp_path):
 
     assert report["load"]["ours"]["seconds"] > 0
     assert report["load"]["reference"]["seconds"] > 0
+    assert report["load"]["ours"]["build_s"] > 0 and report["load"]["build_speedup"] > 0
     assert report["flops_per_image"] > 0
     assert len(report["sizes"]) == 2
     for entry in report["sizes"]:
