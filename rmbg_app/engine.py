@@ -103,7 +103,9 @@ class Engine:
         Raises:
             DeviceUnavailable, ModelUnavailable, RemoteCodeRefused: with the fix in the message.
         """
-        runtime = select_runtime(settings.device)
+        runtime = select_runtime(
+            settings.device, channels_last=settings.channels_last, compile_mode=settings.torch_compile
+        )
         snapshot = resolve_snapshot(
             settings.model,
             revision=settings.revision,
@@ -165,7 +167,7 @@ class Engine:
         with timer.stage("forward"):
             prediction = matte.forward(self.model, x)[0, 0].numpy()
         with timer.stage("matte_resize"):
-            alpha = matte.to_uint8(matte.resize_matte(prediction, source.size))
+            alpha = matte.to_alpha(prediction, source.size)
         with timer.stage("refine"):
             alpha = refine.harden(alpha, threshold=options.threshold, contrast=options.contrast)
             if options.remove_specks:

@@ -20,6 +20,8 @@ PREFIX = "RMBG_"
 
 Device = Literal["auto", "cuda", "cpu"]
 DEVICES: tuple[Device, ...] = ("auto", "cuda", "cpu")
+CompileMode = Literal["off", "default", "reduce-overhead"]
+COMPILE_MODES: tuple[CompileMode, ...] = ("off", "default", "reduce-overhead")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -67,6 +69,15 @@ class Settings:
         queue_size: requests allowed to wait for the model; more are refused as busy.
         max_batch_files: images accepted in one batch (uploads and ZIP entries).
         warmup: run one inference at start so the first user does not pay for it.
+        channels_last: run the network on NHWC (channels-last) tensors
+            (``RMBG_CHANNELS_LAST``). Off by default: on 2 CPU cores it gave the
+            RMBG-2.0 forward nothing (docs/performance.md). It usually helps fp16
+            convolutions on CUDA tensor cores; not measured on a GPU yet.
+        torch_compile: ``torch.compile`` the network at load (``RMBG_TORCH_COMPILE``);
+            the warm-up then pays the compilation. ``off`` (default), ``default``
+            (inductor), or ``reduce-overhead`` (inductor plus CUDA graphs for the fixed
+            1024x1024 input; CUDA only, not measured on a GPU yet). On 2 CPU cores
+            inductor compiled RMBG-2.0 for 10 minutes and ran it no faster.
     """
 
     model: str = DEFAULT_MODEL
@@ -82,6 +93,8 @@ class Settings:
     queue_size: int = 16
     max_batch_files: int = 500
     warmup: bool = True
+    channels_last: bool = False
+    torch_compile: CompileMode = "off"
 
     @property
     def hub_cache(self) -> Path:
@@ -111,7 +124,7 @@ class Settings:
             if name not in env:
                 continue
             raw = env[name]
-            if field.name in ("offline", "trust_remote_code", "warmup"):
+            if field.name in ("offline", "trust_remote_code", "warmup", "channels_last"):
                 values[field.name] = _parse_bool(name, raw)
             elif field.name in ("server_port", "queue_size", "max_batch_files"):
                 values[field.name] = _parse_number(name, raw, int, 1)
@@ -137,6 +150,10 @@ class Settings:
         """Raises SettingsError when a value is out of its domain."""
         if self.device not in DEVICES:
             raise SettingsError(f"{PREFIX}DEVICE={self.device!r}: use one of {', '.join(DEVICES)}.")
+        if self.torch_compile not in COMPILE_MODES:
+            raise SettingsError(
+                f"{PREFIX}TORCH_COMPILE={self.torch_compile!r}: use one of {', '.join(COMPILE_MODES)}."
+            )
         if not self.model:
             raise SettingsError(f"{PREFIX}MODEL is empty: give a Hub repo id or a local directory.")
 

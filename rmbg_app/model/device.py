@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import DeviceUnavailable
-from ..settings import Device
+from ..settings import CompileMode, Device
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,20 @@ class Runtime:
             float32 mask to the scores and fails under ``half()``; bfloat16 fails in
             ``torchvision.ops.deform_conv2d`` (BiRefNet's inference script uses autocast).
         threads: CPU threads torch uses.
+        channels_last: the model and its input use the NHWC memory format.
+        compile_mode: ``torch.compile`` mode, or ``"off"``.
     """
 
     device: torch.device
     autocast_dtype: torch.dtype | None
     threads: int
+    channels_last: bool = False
+    compile_mode: CompileMode = "off"
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The layout of the model's 4-D input."""
+        return torch.channels_last if self.channels_last else torch.contiguous_format
 
     @property
     def dtype_name(self) -> str:
@@ -53,8 +62,13 @@ def available_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def select_runtime(requested: Device) -> Runtime:
+def select_runtime(
+    requested: Device, *, channels_last: bool = False, compile_mode: CompileMode = "off"
+) -> Runtime:
     """Resolve ``auto`` / ``cuda`` / ``cpu`` and configure torch for it.
+
+    ``channels_last`` and ``compile_mode`` are carried to ``prepare_module`` and the
+    forward pass (settings ``RMBG_CHANNELS_LAST``, ``RMBG_TORCH_COMPILE``).
 
     Raises:
         DeviceUnavailable: ``cuda`` was asked for and torch sees no CUDA device.
@@ -69,11 +83,27 @@ def select_runtime(requested: Device) -> Runtime:
     threads = available_cpus()
     torch.set_num_threads(threads)
     if requested == "cpu" or not torch.cuda.is_available():
-        return Runtime(torch.device("cpu"), None, threads)
+        return Runtime(torch.device("cpu"), None, threads, channels_last, compile_mode)
     # TF32 matmuls for what autocast leaves in fp32, as the model card sets.
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = True
-    return Runtime(torch.device("cuda"), torch.float16, threads)
+    return Runtime(torch.device("cuda"), torch.float16, threads, channels_last, compile_mode)
+
+
+def prepare_module(module: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
+    """Apply the runtime's optional fast paths to a loaded eval-mode network.
+
+    Returns:
+        ``module`` (in NHWC memory format when ``channels_last``), or its
+        ``torch.compile`` wrapper, which compiles on the first call (the warm-up).
+    """
+    if runtime.channels_last:
+        module.to(memory_format=torch.channels_last)
+    if runtime.compile_mode == "off":
+        return module
+    if runtime.compile_mode == "reduce-overhead" and runtime.device.type != "cuda":
+        raise DeviceUnavailable("RMBG_TORCH_COMPILE=reduce-overhead uses CUDA graphs and needs CUDA.")
+    return torch.compile(module, mode=runtime.compile_mode)
 
 
 @contextlib.contextmanager

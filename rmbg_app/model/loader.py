@@ -23,7 +23,7 @@ from transformers.dynamic_module_utils import get_class_from_dynamic_module
 from transformers.initialization import no_init_weights
 
 from ..errors import ModelUnavailable, RemoteCodeRefused
-from .device import Runtime
+from .device import Runtime, prepare_module
 from .snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -145,5 +145,5 @@ def load_model(snapshot: Snapshot, runtime: Runtime, *, trust_remote_code: bool)
             f"{str(exc).splitlines()[0]} Download the snapshot again."
         ) from None
     module.requires_grad_(False)
-    module.eval().to(runtime.device)
+    module = prepare_module(module.eval().to(runtime.device), runtime)
     return LoadedModel(module, snapshot, runtime, time.perf_counter() - started, code_sha256)

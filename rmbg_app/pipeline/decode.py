@@ -174,5 +174,6 @@ def decode_image(
     elif upright.mode == "CMYK":
         rgb, icc = _cmyk_to_rgb(upright, icc)
     else:
-        rgb = upright.convert("RGB")
+        # exif_transpose already returned a copy; converting RGB to RGB would copy again.
+        rgb = upright if upright.mode == "RGB" else upright.convert("RGB")
     return DecodedImage(rgb, alpha, _rgb_profile(icc), Path(name).name, file_format)

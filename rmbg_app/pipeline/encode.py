@@ -6,13 +6,17 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 from PIL import Image
 
 from ..options import ExportOptions
+from . import png
 
-# zlib level 3: on 2-core machines about 2.5x faster than Pillow's default 6 for
-# photo cutouts, for files about 5% larger (measured by bench/, see README).
-PNG_COMPRESS_LEVEL = 3
+# zlib level 2 in png.write_png (Up filter, deflate on all cores). 24 MP photo cutout on
+# 2 shared cores (python -m bench.encode, docs/performance.md): 1.0 s and 22.3 MB, where
+# Pillow takes 8.1 s / 19.8 MB at its default level 6 and 3.3 s / 23.1 MB at level 3
+# (2.5x faster than 6, but 17% larger, not 5%). Level 1: 1.1 s / 23.0 MB; 3: 1.5 s / 21.0 MB.
+PNG_COMPRESS_LEVEL = 2
 # libwebp effort 0..6 (Pillow's "method"): 4 is its default trade of speed for size.
 WEBP_METHOD = 4
 OUTPUT_SUFFIX = "-nobg"
@@ -53,8 +57,13 @@ def write(
 ) -> None:
     """Encode ``image`` in ``options.format`` into an open binary file, with the
     source's ICC profile. Mattes carry no profile (they are data, not colour)."""
+    if icc_profile and image.mode == "L":
+        icc_profile = None
+    if options.format == "png" and image.mode in png.MODES:
+        png.write_png(handle, np.asarray(image), icc_profile=icc_profile, level=PNG_COMPRESS_LEVEL)
+        return
     params: dict[str, object] = {}
-    if icc_profile and image.mode != "L":
+    if icc_profile:
         params["icc_profile"] = icc_profile
     if options.format == "png":
         params["compress_level"] = PNG_COMPRESS_LEVEL

@@ -6,8 +6,8 @@ differ from the card's snippet, and why:
 
 * The card turns the 1024x1024 matte into 8-bit (``ToPILImage``: ``mul(255).byte()``,
   which truncates) and then resizes the 8-bit image. We resize the float matte with the
-  same PIL bicubic filter and round once at the end, so the result is never darker than
-  the model says; the two agree within 2/255 (tested).
+  same PIL bicubic filter and round once at the end (``to_alpha``), so the result is
+  never darker than the model says; the two agree within 2/255 (tested).
 * Images with their own alpha are fed flattened over white (``DecodedImage.model_view``).
 """
 
@@ -53,29 +53,31 @@ def forward(model: LoadedModel, x: torch.Tensor) -> torch.Tensor:
         float32 CPU tensor ``(B, 1, 1024, 1024)`` in 0..1: ``sigmoid`` of the last logits.
     """
     with inference(model.runtime):
-        outputs = model.module(x.to(model.runtime.device))
+        runtime = model.runtime
+        outputs = model.module(x.to(runtime.device, memory_format=runtime.memory_format))
         # RMBG-2.0 returns a list of 4 logit maps, coarse to fine; the last is the matte.
         while isinstance(outputs, (list, tuple)):
             outputs = outputs[-1]
         return outputs.float().sigmoid().cpu()
 
 
-def resize_matte(matte: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def to_alpha(matte: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bring a float matte to ``size`` = (width, height) with PIL bicubic, as the card does
-    (on 8-bit there), and clip the filter's overshoot.
+    (on 8-bit there), clip the filter's overshoot and round once to 8 bits.
+
+    All of it runs inside Pillow on a single float image: the resize is linear, so the
+    matte is scaled to 0..255 (+0.5) at model resolution, and Pillow's float -> 8-bit
+    conversion clips and truncates, which makes the truncation a round-half-up. On a
+    24 MP photo this is ~10x faster than resizing to a float array and rounding it in
+    numpy (several 96 MB passes).
 
     Args:
         matte: float32 ``(h, w)`` in 0..1.
 
     Returns:
-        float32 ``(height, width)`` in 0..1.
+        ``uint8`` ``(height, width)``: ``round(clip(resize(matte), 0, 1) * 255)``.
     """
-    if matte.shape[::-1] == tuple(size):
-        return matte
-    resized = Image.fromarray(matte, "F").resize(size, Image.Resampling.BICUBIC)
-    return np.clip(np.asarray(resized), 0.0, 1.0)
-
-
-def to_uint8(matte: np.ndarray) -> np.ndarray:
-    """float matte in 0..1 -> ``uint8`` 0..255, rounded to nearest."""
-    return np.rint(matte * 255.0).astype(np.uint8)
+    scaled = Image.fromarray(np.asarray(matte, dtype=np.float32) * 255.0 + 0.5, "F")
+    if scaled.size != tuple(size):
+        scaled = scaled.resize(size, Image.Resampling.BICUBIC)
+    return np.asarray(scaled.convert("L"))

@@ -1,0 +1,58 @@
+"""Time one model load, to ready for inference, in a fresh process.
+
+Each path pays for its own imports of transformers and the model's code, as a server
+start does; ``torch`` and ``torchvision``, which both need, are imported before the
+clock starts. The model's code is imported first, on its own clock, so the report
+separates what both paths pay alike (``imports_s``: transformers, timm, kornia and
+``birefnet.py``) from building the network and loading its weights (``build_s``).
+Run by ``bench.run`` as ``python -m bench.loadtime ours|reference ...``; prints one
+JSON object: ``{"seconds", "imports_s", "build_s", "peak_rss_mib"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision  # noqa: F401 - imported before the clock by both paths
+
+from bench.memory import peak_rss_mib
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadtime")
+    parser.add_argument("path", choices=("ours", "reference"))
+    parser.add_argument("--snapshot", type=Path, required=True, help="snapshot directory (reference)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    auto_map = json.loads((args.snapshot / "config.json").read_text())["auto_map"]
+    for reference in auto_map.values():
+        get_class_from_dynamic_module(reference, args.snapshot)
+    imported = time.perf_counter()
+    if args.path == "ours":
+        from rmbg_app.engine import Engine
+        from rmbg_app.settings import Settings
+
+        settings = Settings.from_env(os.environ)
+        settings.export_hf_environment()
+        Engine.load(settings)
+    else:
+        from bench.reference import ReferencePipeline
+
+        ReferencePipeline.load(args.snapshot, torch.device(args.device))
+    done = time.perf_counter()
+    report = {"seconds": done - started, "imports_s": imported - started, "build_s": done - imported}
+    json.dump(report | {"peak_rss_mib": peak_rss_mib()}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
