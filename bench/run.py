@@ -29,7 +29,7 @@ from bench import machine, memory
 from bench.photos import Photo, make_photos
 
 STAGES = ("decode", "preprocess", "forward", "matte_resize", "compose", "encode")
-DEFAULT_SIZES = (0.3, 2.0, 12.0, 24.0)
+DEFAULT_SIZES = (0.3, 1.0, 2.0, 12.0, 24.0)
 SMOKE_SIZES = (0.01, 0.05)
 ROOT = Path(__file__).resolve().parent.parent
 
