@@ -77,47 +77,14 @@ def compiled(module: torch.nn.Module) -> Forward:
     return eager(torch.compile(module))
 
 
-def _deform_conv2d_symbolic():
-    """ONNX ``DeformConv`` (opset 19) for ``torchvision::deform_conv2d``, which neither
-    torch nor torchvision registers for the TorchScript exporter."""
-    from torch.onnx import symbolic_helper
-
-    @symbolic_helper.parse_args("v", "v", "v", "v", "v", "i", "i", "i", "i", "i", "i", "i", "i", "b")
-    def symbolic(g, x, weight, offset, mask, bias, sh, sw, ph, pw, dh, dw, groups, offset_groups, use_mask):
-        kernel = weight.type().sizes()[-2:]
-        inputs = [x, weight, offset, bias, *([mask] if use_mask else [])]
-        return g.op(
-            "DeformConv",
-            *inputs,
-            dilations_i=[dh, dw],
-            group_i=groups,
-            kernel_shape_i=kernel,
-            offset_group_i=offset_groups,
-            pads_i=[ph, pw, ph, pw],
-            strides_i=[sh, sw],
-        )
-
-    return symbolic
-
-
 def onnxruntime_cpu(module: torch.nn.Module) -> Forward:
-    """Export with the TorchScript ONNX exporter at opset 19 and run the graph in ONNX
-    Runtime on CPU (whose ``DeformConv`` kernel is recent: 1.31 has it)."""
-    import onnxruntime
+    """The app's ``RMBG_BACKEND=onnxruntime``: export (timed as set-up), then ONNX Runtime."""
+    from rmbg_app.model import onnx_backend
 
-    torch.onnx.register_custom_op_symbolic("torchvision::deform_conv2d", _deform_conv2d_symbolic(), 19)
     path = Path(tempfile.mkdtemp(prefix="rmbg-onnx-")) / "model.onnx"
-    example = torch.zeros(1, 3, 1024, 1024)
-    with torch.inference_mode():
-        torch.onnx.export(module, (example,), str(path), opset_version=19, dynamo=False)
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        outputs = session.run(None, {name: x.numpy()})
-        return torch.from_numpy(outputs[-1]).sigmoid()
-
-    return run
+    onnx_backend.export(module, path)
+    runner = onnx_backend.OnnxModule(path, torch.get_num_threads())
+    return lambda x: _last(runner(x)).sigmoid()
 
 
 VARIANTS: dict[str, Callable[[torch.nn.Module], Forward]] = {

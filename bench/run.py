@@ -29,7 +29,7 @@ from bench import machine, memory
 from bench.photos import Photo, make_photos
 
 STAGES = ("decode", "preprocess", "forward", "matte_resize", "compose", "encode")
-DEFAULT_SIZES = (0.3, 2.0, 12.0, 24.0)
+DEFAULT_SIZES = (0.3, 1.0, 2.0, 12.0, 24.0)
 SMOKE_SIZES = (0.01, 0.05)
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -318,12 +318,18 @@ def format_table(report: dict) -> str:
     m, model = report["machine"], report["model"]
     lines = [
         f"model {model['id']} ({model['parameters_millions']} M parameters) on {model['runtime']}, "
-        f"{model['dtype']}; {m['cpu']}, torch {m['torch']} ({m['cpu_capability']})",
+        f"{model['dtype']}, backend {model['settings']['backend']}; {m['cpu']}, torch {m['torch']} "
+        f"({m['cpu_capability']})",
         f"fastest of {report['repeats']} runs after {report['warmup']} warm-up; times in ms",
-        f"fp32 matmul {m['matmul_gflops']:.0f} GFLOP/s; model {report['flops_per_image'] / 1e9:.4g} "
-        f"GFLOP per image -> forward at {report['forward_gflops']:.4g} GFLOP/s "
-        f"({report['forward_fraction_of_matmul']:.0%} of matmul)",
     ]
+    if report["flops_per_image"]:
+        lines.append(
+            f"fp32 matmul {m['matmul_gflops']:.0f} GFLOP/s; model {report['flops_per_image'] / 1e9:.4g} "
+            f"GFLOP per image -> forward at {report['forward_gflops']:.4g} GFLOP/s "
+            f"({report['forward_fraction_of_matmul']:.0%} of matmul)"
+        )
+    else:
+        lines.append(f"fp32 matmul {m['matmul_gflops']:.0f} GFLOP/s; FLOP not counted (not run by torch)")
     if "load" in report:
         load = report["load"]
         ours = load["ours"]

@@ -104,7 +104,10 @@ class Engine:
             DeviceUnavailable, ModelUnavailable, RemoteCodeRefused: with the fix in the message.
         """
         runtime = select_runtime(
-            settings.device, channels_last=settings.channels_last, compile_mode=settings.torch_compile
+            settings.device,
+            channels_last=settings.channels_last,
+            compile_mode=settings.torch_compile,
+            backend=settings.backend,
         )
         snapshot = resolve_snapshot(
             settings.model,

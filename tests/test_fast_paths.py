@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -30,3 +32,26 @@ def test_cuda_graphs_need_cuda(settings):
 
     with pytest.raises(DeviceUnavailable, match="CUDA"):
         Engine.load(settings.with_overrides(device="cpu", torch_compile="reduce-overhead"))
+
+
+def test_onnxruntime_backend_gives_the_same_matte(settings, engine, photos, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", minversion="1.31")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path))
+    onnx = Engine.load(settings.with_overrides(backend="onnxruntime"))
+    assert list(tmp_path.glob("rmbg-onnx/*/model.onnx")), "the export is cached under HF_HOME"
+    assert onnx.model.parameters_millions == engine.model.parameters_millions
+    expected = engine.process(photos["astronaut.jpg"]).alpha
+    difference = np.abs(onnx.process(photos["astronaut.jpg"]).alpha.astype(int) - expected)
+    assert difference.max() <= 1
+
+
+def test_onnxruntime_backend_says_what_to_install(settings, monkeypatch):
+    import sys
+
+    from rmbg_app.errors import ModelUnavailable
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(ModelUnavailable, match=re.escape("pip install 'onnxruntime>=1.31' onnx")):
+        Engine.load(settings.with_overrides(backend="onnxruntime"))

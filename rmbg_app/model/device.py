@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import DeviceUnavailable
-from ..settings import CompileMode, Device
+from ..settings import Backend, CompileMode, Device
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Runtime:
         threads: CPU threads torch uses.
         channels_last: the model and its input use the NHWC memory format.
         compile_mode: ``torch.compile`` mode, or ``"off"``.
+        backend: ``torch``, or ``onnxruntime`` (CPU only).
     """
 
     device: torch.device
@@ -33,6 +34,7 @@ class Runtime:
     threads: int
     channels_last: bool = False
     compile_mode: CompileMode = "off"
+    backend: Backend = "torch"
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -63,12 +65,16 @@ def available_cpus() -> int:
 
 
 def select_runtime(
-    requested: Device, *, channels_last: bool = False, compile_mode: CompileMode = "off"
+    requested: Device,
+    *,
+    channels_last: bool = False,
+    compile_mode: CompileMode = "off",
+    backend: Backend = "torch",
 ) -> Runtime:
     """Resolve ``auto`` / ``cuda`` / ``cpu`` and configure torch for it.
 
-    ``channels_last`` and ``compile_mode`` are carried to ``prepare_module`` and the
-    forward pass (settings ``RMBG_CHANNELS_LAST``, ``RMBG_TORCH_COMPILE``).
+    ``channels_last``, ``compile_mode`` and ``backend`` are carried to the loader and the
+    forward pass (settings ``RMBG_CHANNELS_LAST``, ``RMBG_TORCH_COMPILE``, ``RMBG_BACKEND``).
 
     Raises:
         DeviceUnavailable: ``cuda`` was asked for and torch sees no CUDA device.
@@ -82,12 +88,14 @@ def select_runtime(
         )
     threads = available_cpus()
     torch.set_num_threads(threads)
-    if requested == "cpu" or not torch.cuda.is_available():
-        return Runtime(torch.device("cpu"), None, threads, channels_last, compile_mode)
+    if requested == "cpu" or not torch.cuda.is_available() or backend == "onnxruntime":
+        if requested == "cuda":
+            raise DeviceUnavailable("RMBG_BACKEND=onnxruntime runs on CPU; set RMBG_DEVICE=cpu or auto.")
+        return Runtime(torch.device("cpu"), None, threads, channels_last, compile_mode, backend)
     # TF32 matmuls for what autocast leaves in fp32, as the model card sets.
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = True
-    return Runtime(torch.device("cuda"), torch.float16, threads, channels_last, compile_mode)
+    return Runtime(torch.device("cuda"), torch.float16, threads, channels_last, compile_mode, backend)
 
 
 def prepare_module(module: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:

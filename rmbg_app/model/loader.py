@@ -23,6 +23,7 @@ from transformers.dynamic_module_utils import get_class_from_dynamic_module
 from transformers.initialization import no_init_weights
 
 from ..errors import ModelUnavailable, RemoteCodeRefused
+from . import onnx_backend
 from .device import Runtime, prepare_module
 from .snapshot import Snapshot
 
@@ -46,6 +47,7 @@ class LoadedModel:
         runtime: device, autocast dtype and threads.
         load_seconds: wall time from reading the config to weights on the device.
         code_sha256: sha256 of each remote-code file that was executed.
+        parameters_millions: the network's parameter count, in millions.
     """
 
     module: torch.nn.Module
@@ -53,10 +55,7 @@ class LoadedModel:
     runtime: Runtime
     load_seconds: float
     code_sha256: dict[str, str]
-
-    @property
-    def parameters_millions(self) -> float:
-        return sum(p.numel() for p in self.module.parameters()) / 1e6
+    parameters_millions: float
 
 
 def check_remote_code_allowed(snapshot: Snapshot, trust_remote_code: bool) -> None:
@@ -145,5 +144,25 @@ def load_model(snapshot: Snapshot, runtime: Runtime, *, trust_remote_code: bool)
             f"{str(exc).splitlines()[0]} Download the snapshot again."
         ) from None
     module.requires_grad_(False)
-    module = prepare_module(module.eval().to(runtime.device), runtime)
-    return LoadedModel(module, snapshot, runtime, time.perf_counter() - started, code_sha256)
+    module.eval().to(runtime.device)
+    parameters = sum(p.numel() for p in module.parameters()) / 1e6
+    if runtime.backend == "onnxruntime":
+        module = _onnx_module(module, snapshot, runtime, code_sha256)
+    else:
+        module = prepare_module(module, runtime)
+    return LoadedModel(module, snapshot, runtime, time.perf_counter() - started, code_sha256, parameters)
+
+
+def _onnx_module(
+    module: torch.nn.Module, snapshot: Snapshot, runtime: Runtime, code_sha256: dict[str, str]
+) -> torch.nn.Module:
+    """The ONNX Runtime stand-in for ``module``, exporting it first if this snapshot has
+    not been exported yet (the torch network is then dropped by the caller)."""
+    onnx_backend.check_installed()
+    path = onnx_backend.cache_path(snapshot.path, code_sha256)
+    if not path.is_file():
+        log.info("Exporting %s to ONNX at %s (once per snapshot; minutes on CPU)", snapshot.model_id, path)
+        started = time.perf_counter()
+        onnx_backend.export(module, path)
+        log.info("Exported in %.0f s", time.perf_counter() - started)
+    return onnx_backend.OnnxModule(path, runtime.threads)
