@@ -8,15 +8,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
 
+# HEIC/HEIF (the iPhone's default photo format): Pillow has no decoder of its own;
+# pillow-heif (libheif) adds the "HEIF" format to Image.open. AVIF is Pillow's own.
+pillow_heif.register_heif_opener()
+
 # Formats opened on purpose. Others Pillow knows (EPS runs Ghostscript, PSD, ...) are
 # refused so an upload cannot reach a plug-in we never meant to expose.
 # JPEG covers MPO (multi-picture JPEG from cameras); AVIF needs a Pillow built with it.
-FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "DIB", "TIFF", "GIF", "ICO", "PPM", "TGA", "AVIF")
-FORMAT_NAMES = "JPEG, PNG, WEBP, BMP, TIFF, GIF, AVIF, ICO, PPM, TGA"
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "DIB", "TIFF", "GIF", "ICO", "PPM", "TGA", "AVIF", "HEIF")
+FORMAT_NAMES = "JPEG, PNG, WEBP, BMP, TIFF, GIF, AVIF, HEIC, ICO, PPM, TGA"
+# TIFF's two byte orders; Pillow cannot read every TIFF sample layout (float RGB, ...).
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 
 
 def _open_formats() -> list[str]:
@@ -106,6 +113,18 @@ def _rgb_profile(icc: bytes | None) -> bytes | None:
     return icc if space.strip() == "RGB" else None
 
 
+def _unidentified_message(path: Path, name: str) -> str:
+    """Why Pillow could not identify the file; a TIFF gets its own message because its
+    header was fine and the user would otherwise be told it is not a TIFF."""
+    with open(path, "rb") as file:
+        if file.read(4) in _TIFF_MAGIC:
+            return (
+                f"{name!r} is a TIFF whose pixel layout cannot be read (for example 32-bit float "
+                "RGB or an unusual sample format); save it as an 8- or 16-bit RGB TIFF, PNG or JPEG."
+            )
+    return f"{name!r} is not an image in a supported format ({FORMAT_NAMES})."
+
+
 _ROTATIONS = {
     0: None,
     90: Image.Transpose.ROTATE_270,
@@ -155,7 +174,7 @@ def decode_image(
                 if _ROTATIONS[rotate] is not None:
                     upright = upright.transpose(_ROTATIONS[rotate])
     except UnidentifiedImageError:
-        raise InputError(f"{name!r} is not an image in a supported format ({FORMAT_NAMES}).") from None
+        raise InputError(_unidentified_message(path, name)) from None
     except Image.DecompressionBombError:
         raise InputError(
             f"{name!r} declares more pixels than the limit of {max_megapixels:g} megapixels "
