@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from ..settings import Settings
+from .limit_messages import LimitMessages
 from .state import ModelState
 from .ui import CSS, build_blocks
 
@@ -45,6 +46,7 @@ def build_app(settings: Settings, state: ModelState | None = None) -> FastAPI:
 
     demo = build_blocks(state)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
+    app.add_middleware(LimitMessages, settings=settings)
     return gr.mount_gradio_app(
         app,
         demo,
