@@ -22,7 +22,15 @@ pillow_heif.register_heif_opener()
 # JPEG covers MPO (multi-picture JPEG from cameras); AVIF needs a Pillow built with it.
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "DIB", "TIFF", "GIF", "ICO", "PPM", "TGA", "AVIF", "HEIF")
 FORMAT_NAMES = "JPEG, PNG, WEBP, BMP, TIFF, GIF, AVIF, HEIC, ICO, PPM, TGA"
-# TIFF's two byte orders; Pillow cannot read every TIFF sample layout (float RGB, ...).
+# Signatures of the accepted formats, to tell a damaged header ("looks like a PNG")
+# from a file that is no image at all. TIFF is checked on its own (see below).
+_SIGNATURES = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+}
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 
 
@@ -30,6 +38,11 @@ def _open_formats() -> list[str]:
     Image.init()
     return [name for name in FORMATS if name in Image.OPEN]
 
+
+# What Pillow's decoders raise on damaged data: OSError ("image file is truncated"),
+# SyntaxError (bad headers), ValueError, and RuntimeError from the AVIF and HEIF
+# plug-ins ("Failed to decode frame 0"), EOFError from the HEIF one.
+_DECODER_ERRORS = (OSError, SyntaxError, ValueError, RuntimeError, EOFError)
 
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
@@ -114,14 +127,23 @@ def _rgb_profile(icc: bytes | None) -> bytes | None:
 
 
 def _unidentified_message(path: Path, name: str) -> str:
-    """Why Pillow could not identify the file; a TIFF gets its own message because its
-    header was fine and the user would otherwise be told it is not a TIFF."""
+    """Why Pillow could not identify the file. A file with a known signature gets a
+    message of its own: "not an image" would be wrong for a damaged PNG, or for a TIFF
+    whose pixel layout Pillow cannot read (float RGB, ...)."""
     with open(path, "rb") as file:
-        if file.read(4) in _TIFF_MAGIC:
-            return (
-                f"{name!r} is a TIFF whose pixel layout cannot be read (for example 32-bit float "
-                "RGB or an unusual sample format); save it as an 8- or 16-bit RGB TIFF, PNG or JPEG."
-            )
+        head = file.read(16)
+    if head[:4] in _TIFF_MAGIC:
+        return (
+            f"{name!r} is a TIFF that cannot be read: it is damaged or truncated, or its pixel "
+            "layout is not supported (for example 32-bit float RGB); save it as an 8- or 16-bit "
+            "RGB TIFF, PNG or JPEG."
+        )
+    riff_webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    iso_media = head[4:8] == b"ftyp"  # AVIF and HEIC
+    known = next((fmt for sig, fmt in _SIGNATURES.items() if head.startswith(sig)), None)
+    if known or riff_webp or iso_media:
+        kind = known or ("WEBP" if riff_webp else "AVIF/HEIC")
+        return f"{name!r} looks like a {kind} file but is damaged or truncated and cannot be decoded."
     return f"{name!r} is not an image in a supported format ({FORMAT_NAMES})."
 
 
@@ -180,7 +202,7 @@ def decode_image(
             f"{name!r} declares more pixels than the limit of {max_megapixels:g} megapixels "
             "(RMBG_MAX_MEGAPIXELS)."
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except _DECODER_ERRORS as exc:
         raise InputError(f"{name!r} is damaged or truncated and cannot be decoded ({exc}).") from None
 
     alpha = None
