@@ -97,7 +97,8 @@ def extract_zip(
             entries = [info for info in zf.infolist() if not info.is_dir()]
             for info in entries:
                 relative = _safe_relative(info.filename)
-                source = Item(archive, PurePosixPath(archive.name, info.filename))
+                # Joined as text: an absolute entry name would replace the archive's name.
+                source = Item(archive, PurePosixPath(f"{archive.name}/{info.filename}"))
                 if relative is None:
                     skipped.append(
                         Outcome(source, error=f"{info.filename!r} points outside the ZIP; skipped.")

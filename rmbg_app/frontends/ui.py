@@ -226,7 +226,7 @@ def build_blocks(state: ModelState) -> gr.Blocks:
                     outcomes += batch.process_items(engine, planned, options, sink, tick)
                     archive.writestr(batch.REPORT_NAME, batch.report_json(outcomes))
             if not any(o.ok for o in outcomes):
-                reasons = "; ".join(o.error or "" for o in outcomes[:5])
+                reasons = "; ".join(o.error or "" for o in outcomes[:5]) or "the upload holds no files."
                 raise InputError(f"No file could be processed: {reasons}")
         except BaseException:
             # A failed batch has nothing to download: no half-written ZIP or thumbnails stay.

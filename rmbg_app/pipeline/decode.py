@@ -203,7 +203,8 @@ def decode_image(
             "(RMBG_MAX_MEGAPIXELS)."
         ) from None
     except _DECODER_ERRORS as exc:
-        raise InputError(f"{name!r} is damaged or truncated and cannot be decoded ({exc}).") from None
+        reason = str(exc).strip()  # libheif's messages end in a newline
+        raise InputError(f"{name!r} is damaged or truncated and cannot be decoded ({reason}).") from None
 
     alpha = None
     if upright.mode in ("I", "F") or upright.mode.startswith("I;16"):
