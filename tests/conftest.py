@@ -95,12 +95,20 @@ def free_port() -> int:
 class RunningServer:
     """``python rmbg.py serve`` in a subprocess on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        extra_args: tuple[str, ...] = (),
+        prefix: tuple[str, ...] = (),
+    ) -> None:
+        """``prefix``: a command the server runs under (``unshare ...``), which must
+        ``exec`` it so that ``process`` is the server itself."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        command = [sys.executable, str(ROOT / "rmbg.py"), "serve", "--host", "127.0.0.1"]
+        command = [*prefix, sys.executable, str(ROOT / "rmbg.py"), "serve", "--host", "127.0.0.1"]
         self.process = subprocess.Popen(
             [*command, "--port", str(self.port), *extra_args],
             cwd=ROOT,

@@ -139,7 +139,7 @@ def _guarded(max_megapixels: float) -> Callable[[Callable], Callable]:
                 if not _is_out_of_memory(exc):
                     log.exception("Processing failed")
                     raise gr.Error(f"Processing failed: {type(exc).__name__}: {exc}") from None
-                log.error("Out of memory: %s: %s", type(exc).__name__, str(exc)[:200])
+                log.error("Out of memory in %s: %s %s", fn.__name__, type(exc).__name__, str(exc)[:200])
                 _release_memory(exc)
             # Raised outside the except block so the error keeps no reference to the frames.
             raise gr.Error(
