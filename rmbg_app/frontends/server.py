@@ -47,6 +47,11 @@ def build_app(settings: Settings, state: ModelState | None = None) -> FastAPI:
     demo = build_blocks(state)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     app.add_middleware(LimitMessages, settings=settings)
+    # An API request names its input files by server path. Gradio accepts only paths in
+    # its upload folder, but checks that only for apps started with launch(): mounted,
+    # any file the server can read (any photo on its disk) would be processed and
+    # returned. Marking the app launched turns the check on.
+    demo.has_launched = True
     return gr.mount_gradio_app(
         app,
         demo,

@@ -171,11 +171,16 @@ def decode_image(
         rotate: clockwise degrees (0, 90, 180, 270) applied after EXIF orientation.
 
     Raises:
-        InputError: empty, not an image, unsupported format, damaged, or too large.
+        InputError: missing, empty, not an image, unsupported format, damaged, or too large.
     """
     path = Path(path)
     name = name or path.name
-    if path.stat().st_size == 0:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        # An API call may name an upload the server has since swept from its cache.
+        raise InputError(f"{name!r} is not on the server (any more); upload it again.") from None
+    if size == 0:
         raise InputError(f"{name!r} is empty (0 bytes).")
     try:
         with warnings.catch_warnings():
