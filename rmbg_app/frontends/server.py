@@ -63,6 +63,7 @@ def build_app(settings: Settings, state: ModelState | None = None) -> FastAPI:
         show_error=True,
         enable_monitoring=False,
         footer_links=["api"],
+        auth=list(settings.auth) or None,
     )
 
 
@@ -70,4 +71,6 @@ def serve(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn stops cleanly on both)."""
     app = build_app(settings)
     log.info("Serving on http://%s:%d", settings.server_name, settings.server_port)
+    if settings.auth:
+        log.info("Login required (%d users); /health and /ready stay open", len(settings.auth))
     uvicorn.run(app, host=settings.server_name, port=settings.server_port, log_level="warning")
