@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from gradio.utils import get_upload_folder
 
 from ..settings import Settings
 from .limit_messages import LimitMessages
 from .state import ModelState
-from .ui import CSS, build_blocks
+from .ui import CACHE_SECONDS, CSS, build_blocks, sweep_empty_result_dirs
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,9 @@ def build_app(settings: Settings, state: ModelState | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.start_loading()
+        sweeper = asyncio.create_task(_sweep_result_dirs_forever(Path(get_upload_folder())))
         yield
+        sweeper.cancel()
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -65,6 +70,14 @@ def build_app(settings: Settings, state: ModelState | None = None) -> FastAPI:
         footer_links=["api"],
         auth=list(settings.auth) or None,
     )
+
+
+async def _sweep_result_dirs_forever(cache: Path) -> None:
+    """Beside Gradio's cache sweep: remove result folders it emptied over an hour ago."""
+    while True:
+        await asyncio.sleep(CACHE_SECONDS)
+        removed = await asyncio.to_thread(sweep_empty_result_dirs, cache, 2 * CACHE_SECONDS)
+        log.debug("Removed %d empty result folders", removed)
 
 
 def serve(settings: Settings) -> None:

@@ -9,6 +9,7 @@ import logging
 import secrets
 import shutil
 import tempfile
+import time
 import traceback
 import zipfile
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from .state import ModelState
 log = logging.getLogger(__name__)
 
 PREVIEW_MAX_SIDE = 1600
+# Gradio's delete_cache removes uploads and results older than this, this often.
+CACHE_SECONDS = 3600
 THUMBNAIL_SIDE = 256
 # A checkerboard behind every image that may carry transparency.
 CSS = """
@@ -77,6 +80,28 @@ def _result_dir() -> Path:
     folder = Path(get_upload_folder()) / f"rmbg-{secrets.token_hex(16)}"
     folder.mkdir(mode=0o700, parents=True)
     return folder
+
+
+def sweep_empty_result_dirs(cache: Path, older_than: float) -> int:
+    """Remove the empty ``rmbg-*`` result folders not changed for ``older_than`` seconds.
+
+    Gradio's cache sweep deletes a result file but not its folder, so without this one
+    empty folder per request would stay for good. Age protects a folder just made for a
+    result that is still being written.
+
+    Returns:
+        how many folders were removed.
+    """
+    removed = 0
+    cutoff = time.time() - older_than
+    for folder in cache.glob("rmbg-*"):
+        try:
+            if folder.stat().st_mtime < cutoff:
+                folder.rmdir()  # refuses a folder that still holds a result
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def _file_input(**kwargs) -> gr.File:
@@ -284,7 +309,7 @@ def build_blocks(state: ModelState) -> gr.Blocks:
         zip_path, _, _ = run_batch(files, options_from(values))
         return str(zip_path)
 
-    with gr.Blocks(title="rmbg · background removal", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="rmbg · background removal", delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as demo:
         gr.Markdown("# Remove the background of a photo")
         status_line = gr.Markdown()
         widgets = build_widgets()
