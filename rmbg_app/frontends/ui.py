@@ -54,7 +54,10 @@ def _photo_input() -> gr.Image:
     ``.pyi`` stub next to this module at import).
     """
     photo = gr.Image(
-        label="Photo (drop, paste or pick a file)", sources=["upload", "clipboard"], type="filepath"
+        label="Photo (drop, paste or pick a file)",
+        sources=["upload", "clipboard"],
+        type="filepath",
+        elem_id="photo",
     )
     preprocess = photo.preprocess
 
@@ -317,12 +320,14 @@ def build_blocks(state: ModelState) -> gr.Blocks:
         with gr.Tab("Single photo"):
             with gr.Row():
                 photo = _photo_input()
-                slider = gr.ImageSlider(label="Before / after", type="pil", elem_classes="checker")
+                slider = gr.ImageSlider(
+                    label="Before / after", type="pil", elem_classes="checker", elem_id="before-after"
+                )
             with gr.Row():
                 matte_view = gr.Image(label="Matte", type="pil", image_mode="L", format="png")
                 with gr.Column():
-                    download = gr.DownloadButton("Download", variant="primary")
-                    info = gr.Markdown()
+                    download = gr.DownloadButton("Download", variant="primary", elem_id="download")
+                    info = gr.Markdown(elem_id="info")
             button = gr.Button("Remove background")
             gr.on(
                 [photo.upload, button.click],
@@ -334,12 +339,17 @@ def build_blocks(state: ModelState) -> gr.Blocks:
             )
         with gr.Tab("Batch"):
             uploads = _file_input(
-                label="Photos or ZIP archives", file_count="multiple", file_types=["image", ".zip"]
+                label="Photos or ZIP archives",
+                file_count="multiple",
+                file_types=["image", ".zip"],
+                elem_id="batch-files",
             )
             batch_button = gr.Button("Process all", variant="primary")
-            gallery = gr.Gallery(label="Results", columns=6, height="auto", elem_classes="checker")
-            zip_download = gr.DownloadButton("Download ZIP")
-            report = gr.Markdown()
+            gallery = gr.Gallery(
+                label="Results", columns=6, height="auto", elem_classes="checker", elem_id="gallery"
+            )
+            zip_download = gr.DownloadButton("Download ZIP", elem_id="download-zip")
+            report = gr.Markdown(elem_id="report")
             batch_button.click(
                 batch_in_ui,
                 inputs=[uploads, *option_inputs],
