@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +22,10 @@ from .state import ModelState
 from .ui import CACHE_SECONDS, CSS, build_blocks, sweep_empty_result_dirs
 
 log = logging.getLogger(__name__)
+
+# mallopt's parameter number for the mmap threshold (glibc's malloc.h: M_MMAP_THRESHOLD).
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 1024 * 1024
 
 
 def build_app(settings: Settings, state: ModelState | None = None) -> FastAPI:
@@ -80,8 +86,32 @@ async def _sweep_result_dirs_forever(cache: Path) -> None:
         log.debug("Removed %d empty result folders", removed)
 
 
+def fix_mmap_threshold() -> bool:
+    """Give every allocation of 1 MiB or more (image buffers) its own mmap, returned to
+    the system when freed.
+
+    glibc starts at 128 kB but raises its mmap threshold (up to 32 MiB) each time such a
+    block is freed; image-sized buffers then come from the heap, which fragments and
+    never shrinks: in a soak the server's RSS grew by a third (~400 MB) over the first
+    hundred requests before levelling off. A fixed threshold keeps it flat. An operator's
+    own MALLOC_MMAP_THRESHOLD_ wins; other C libraries are left alone.
+
+    Returns:
+        whether the threshold was set.
+    """
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        return False
+
+
 def serve(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn stops cleanly on both)."""
+    if fix_mmap_threshold():
+        log.info("malloc: allocations of %d kB and more are mmapped", MMAP_THRESHOLD_BYTES // 1024)
     app = build_app(settings)
     log.info("Serving on http://%s:%d", settings.server_name, settings.server_port)
     if settings.auth:
