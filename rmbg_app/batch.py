@@ -10,7 +10,9 @@ from __future__ import annotations
 import glob
 import io
 import json
+import shutil
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -25,6 +27,9 @@ IMAGE_SUFFIXES = frozenset(
     ".jpg .jpeg .jpe .jfif .png .webp .bmp .dib .tif .tiff .gif .avif .ico .ppm .pgm .pbm .tga".split()  # noqa: SIM905
 )
 REPORT_NAME = "report.json"
+# What one damaged entry raises while the rest of its ZIP is fine: bad CRC or header,
+# corrupt deflate data, an encrypted entry (RuntimeError), an unsupported method.
+_ENTRY_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError)
 
 
 @dataclass(frozen=True)
@@ -67,12 +72,19 @@ def _safe_relative(name: str) -> PurePosixPath | None:
     return PurePosixPath(*parts)
 
 
-def extract_zip(archive: Path, into: Path, *, max_files: int) -> tuple[list[Item], list[Outcome]]:
+def extract_zip(
+    archive: Path, into: Path, *, max_files: int, max_entry_mb: float | None = None
+) -> tuple[list[Item], list[Outcome]]:
     """Unpack the image entries of ``archive`` into ``into``, keeping their folders.
 
+    Args:
+        max_files: most image entries accepted.
+        max_entry_mb: largest uncompressed entry, MiB (the upload limit: a ZIP must not
+            smuggle in what a plain upload could not, nor fill the disk from a tiny file).
+
     Returns:
-        (items, skipped): entries that escape their folder or are not images are
-        skipped with a reason, never written.
+        (items, skipped): entries that escape their folder, are not images or are over
+        ``max_entry_mb`` are skipped with a reason, never written.
 
     Raises:
         InputError: not a ZIP, or more than ``max_files`` image entries.
@@ -84,7 +96,8 @@ def extract_zip(archive: Path, into: Path, *, max_files: int) -> tuple[list[Item
             entries = [info for info in zf.infolist() if not info.is_dir()]
             for info in entries:
                 relative = _safe_relative(info.filename)
-                source = Item(archive, PurePosixPath(archive.name, info.filename))
+                # Joined as text: an absolute entry name would replace the archive's name.
+                source = Item(archive, PurePosixPath(f"{archive.name}/{info.filename}"))
                 if relative is None:
                     skipped.append(
                         Outcome(source, error=f"{info.filename!r} points outside the ZIP; skipped.")
@@ -93,6 +106,16 @@ def extract_zip(archive: Path, into: Path, *, max_files: int) -> tuple[list[Item
                 if not is_image_name(info.filename):
                     skipped.append(Outcome(source, error=f"{info.filename!r} is not an image file; skipped."))
                     continue
+                # The declared size is binding: zipfile never reads past it (and checks the CRC).
+                if max_entry_mb is not None and info.file_size > max_entry_mb * 1024 * 1024:
+                    skipped.append(
+                        Outcome(
+                            source,
+                            error=f"{info.filename!r} unpacks to {info.file_size / 1024 / 1024:.1f} MiB; "
+                            f"the limit (RMBG_MAX_FILE_SIZE_MB) is {max_entry_mb:g} MiB; skipped.",
+                        )
+                    )
+                    continue
                 if len(items) >= max_files:
                     raise InputError(
                         f"{archive.name!r} holds more than {max_files} images; the limit per batch "
@@ -100,8 +123,14 @@ def extract_zip(archive: Path, into: Path, *, max_files: int) -> tuple[list[Item
                     )
                 target = into / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    dst.write(src.read())
+                try:
+                    with zf.open(info) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                except _ENTRY_ERRORS as exc:
+                    target.unlink(missing_ok=True)
+                    reason = f"{info.filename!r} cannot be unpacked ({exc}); skipped."
+                    skipped.append(Outcome(source, error=reason))
+                    continue
                 items.append(Item(target, relative))
     except zipfile.BadZipFile:
         raise InputError(f"{archive.name!r} is not a valid ZIP archive.") from None

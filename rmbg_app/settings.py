@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +52,46 @@ def _parse_number(name: str, raw: str, kind: type, minimum: float) -> float | in
     return value
 
 
+Credentials = tuple[tuple[str, str], ...]
+
+
+def _parse_credentials(source: str, entries: list[str]) -> Credentials:
+    """``user:password`` entries -> pairs; the password is everything after the first
+    colon. Messages name the source and the entry's position, never the secret."""
+    pairs: dict[str, str] = {}
+    for position, entry in enumerate(entries, start=1):
+        user, colon, password = entry.partition(":")
+        if not colon or not user.strip() or not password:
+            raise SettingsError(f"{source}: entry {position} is not 'user:password'.")
+        if user.strip() in pairs:
+            raise SettingsError(f"{source}: user {user.strip()!r} appears twice.")
+        pairs[user.strip()] = password
+    return tuple(pairs.items())
+
+
+def credentials_from_env(env: Mapping[str, str]) -> Credentials:
+    """Logins from ``RMBG_AUTH`` (``user:pass,user2:pass2``) and ``RMBG_AUTH_FILE`` (one
+    ``user:password`` a line; blank lines and ``#`` comments skipped).
+
+    Raises:
+        SettingsError: a malformed entry, a user named twice, an unreadable file.
+    """
+    entries: list[str] = []
+    sources: list[str] = []
+    if env.get(f"{PREFIX}AUTH", "").strip():
+        entries += [e.strip() for e in env[f"{PREFIX}AUTH"].split(",") if e.strip()]
+        sources.append(f"{PREFIX}AUTH")
+    if env.get(f"{PREFIX}AUTH_FILE"):
+        path = Path(env[f"{PREFIX}AUTH_FILE"]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise SettingsError(f"{PREFIX}AUTH_FILE={str(path)!r} cannot be read ({exc.strerror}).") from None
+        entries += [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        sources.append(f"{PREFIX}AUTH_FILE")
+    return _parse_credentials(" + ".join(sources), entries) if entries else ()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process-wide settings, immutable once built.
@@ -86,6 +126,8 @@ class Settings:
             cores, and later starts reuse it). On 2 shared CPU cores it ran the RMBG-2.0
             forward 1.2-1.4x faster than torch in like-for-like rounds, mattes within
             0.0001 levels (docs/performance.md).
+        auth: ``(user, password)`` pairs; when any, the page and the API ask for a login
+            (``/health`` and ``/ready`` stay open). Kept out of ``repr``.
     """
 
     model: str = DEFAULT_MODEL
@@ -104,6 +146,7 @@ class Settings:
     channels_last: bool = False
     torch_compile: CompileMode = "off"
     backend: Backend = "torch"
+    auth: Credentials = field(default=(), repr=False)
 
     @property
     def hub_cache(self) -> Path:
@@ -128,23 +171,24 @@ class Settings:
             values["server_name"] = env["GRADIO_SERVER_NAME"]
         if "GRADIO_SERVER_PORT" in env:
             values["server_port"] = _parse_number("GRADIO_SERVER_PORT", env["GRADIO_SERVER_PORT"], int, 1)
-        for field in fields(cls):
-            name = PREFIX + field.name.upper()
-            if name not in env:
+        values["auth"] = credentials_from_env(env)
+        for setting in fields(cls):
+            name = PREFIX + setting.name.upper()
+            if name not in env or setting.name == "auth":
                 continue
             raw = env[name]
-            if field.name in ("offline", "trust_remote_code", "warmup", "channels_last"):
-                values[field.name] = _parse_bool(name, raw)
-            elif field.name in ("server_port", "queue_size", "max_batch_files"):
-                values[field.name] = _parse_number(name, raw, int, 1)
-            elif field.name in ("max_file_size_mb", "max_megapixels"):
-                values[field.name] = _parse_number(name, raw, float, 0.001)
-            elif field.name == "hf_home":
-                values[field.name] = Path(raw).expanduser()
-            elif field.name == "revision":
-                values[field.name] = raw or None
+            if setting.name in ("offline", "trust_remote_code", "warmup", "channels_last"):
+                values[setting.name] = _parse_bool(name, raw)
+            elif setting.name in ("server_port", "queue_size", "max_batch_files"):
+                values[setting.name] = _parse_number(name, raw, int, 1)
+            elif setting.name in ("max_file_size_mb", "max_megapixels"):
+                values[setting.name] = _parse_number(name, raw, float, 0.001)
+            elif setting.name == "hf_home":
+                values[setting.name] = Path(raw).expanduser()
+            elif setting.name == "revision":
+                values[setting.name] = raw or None
             else:
-                values[field.name] = raw
+                values[setting.name] = raw
         settings = cls(**values)
         settings.validate()
         return settings

@@ -7,11 +7,13 @@ gradio: they read HF_HOME, HF_HUB_OFFLINE and GRADIO_TEMP_DIR at import time.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="rmbg-tests-"))
@@ -93,12 +95,20 @@ def free_port() -> int:
 class RunningServer:
     """``python rmbg.py serve`` in a subprocess on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        extra_args: tuple[str, ...] = (),
+        prefix: tuple[str, ...] = (),
+    ) -> None:
+        """``prefix``: a command the server runs under (``unshare ...``), which must
+        ``exec`` it so that ``process`` is the server itself."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        command = [sys.executable, str(ROOT / "rmbg.py"), "serve", "--host", "127.0.0.1"]
+        command = [*prefix, sys.executable, str(ROOT / "rmbg.py"), "serve", "--host", "127.0.0.1"]
         self.process = subprocess.Popen(
             [*command, "--port", str(self.port), *extra_args],
             cwd=ROOT,
@@ -149,6 +159,103 @@ def run_rmbg(*args: str, timeout: float = 300, **env: str) -> subprocess.Complet
         timeout=timeout,
         cwd=ROOT,
     )
+
+
+def private_server_env(folder: Path, **overrides: str) -> dict[str, str]:
+    """``server_env`` with the server's own Gradio cache (``folder/gradio``) and temp
+    directory (``folder/tmp``), so a test sees every file the server leaves behind."""
+    for name in ("gradio", "tmp"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    return server_env(GRADIO_TEMP_DIR=str(folder / "gradio"), TMPDIR=str(folder / "tmp"), **overrides)
+
+
+def tree(folder: Path) -> set[str]:
+    """Every file and folder under ``folder``, as relative POSIX paths."""
+    return {path.relative_to(folder).as_posix() for path in folder.rglob("*")}
+
+
+# The files a request may leave in the Gradio cache, by design (swept after an hour by
+# delete_cache): its upload under the content's sha256, and its result in a folder
+# named with 128 random bits.
+UPLOAD_ENTRY = re.compile(r"^[0-9a-f]{64}(/[^/]+)?$")
+RESULT_ENTRY = re.compile(r"^rmbg-[0-9a-f]{32}(/[^/]+)?$")
+
+
+@dataclass
+class PrivateServer:
+    """A RunningServer with its own cache and temp folders, and a client that downloads
+    elsewhere (gradio_client would otherwise download into the server's cache)."""
+
+    running: RunningServer
+    folder: Path
+    downloads: Path
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    @property
+    def cache(self) -> Path:
+        return self.folder / "gradio"
+
+    @property
+    def tmp(self) -> Path:
+        return self.folder / "tmp"
+
+    def client(self, **kwargs):
+        from gradio_client import Client
+
+        return Client(self.url, verbose=False, download_files=str(self.downloads), **kwargs)
+
+    def snapshot(self) -> set[str]:
+        return {f"cache/{p}" for p in tree(self.cache)} | {f"tmp/{p}" for p in tree(self.tmp)}
+
+    def unexpected_since(self, before: set[str]) -> set[str]:
+        """New entries that are neither an upload nor a result folder."""
+        new = self.snapshot() - before
+        return {
+            entry
+            for entry in new
+            if not (
+                entry.startswith("cache/")
+                and (UPLOAD_ENTRY.match(entry[6:]) or RESULT_ENTRY.match(entry[6:]))
+            )
+        }
+
+    def results_since(self, before: set[str]) -> set[str]:
+        return {e for e in self.snapshot() - before if e.startswith("cache/rmbg-")}
+
+
+def start_private_server(folder: Path, **env: str) -> PrivateServer:
+    """Start a server with its own folders and ``RMBG_*`` settings; waits for /ready."""
+    running = RunningServer(private_server_env(folder, **env), folder / "server.log")
+    try:
+        running.wait("/ready", 200)
+    except AssertionError:
+        running.stop()
+        raise
+    downloads = folder / "downloads"
+    downloads.mkdir()
+    return PrivateServer(running, folder, downloads)
+
+
+# The limits the bad-input catalogue and the limit tests run under.
+LIMITS = {
+    "RMBG_MAX_FILE_SIZE_MB": "2",
+    "RMBG_MAX_MEGAPIXELS": "40",
+    "RMBG_MAX_BATCH_FILES": "6",
+    "RMBG_QUEUE_SIZE": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def limited(fixture_snapshot, tmp_path_factory):
+    """A server under small, known limits (LIMITS) with private temp folders."""
+    server = start_private_server(tmp_path_factory.mktemp("limited"), **LIMITS)
+    try:
+        yield server
+    finally:
+        server.running.stop()
 
 
 @pytest.fixture(scope="session")

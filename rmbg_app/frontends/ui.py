@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import logging
+import secrets
+import shutil
 import tempfile
+import time
+import traceback
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 import gradio as gr
 import torch
-from gradio.utils import get_upload_folder
+from gradio.data_classes import FileData
+from gradio.utils import NamedString, get_upload_folder
+from gradio_client.utils import is_valid_file
 from PIL import Image, UnidentifiedImageError
 
 from .. import batch
@@ -25,6 +32,8 @@ from .state import ModelState
 log = logging.getLogger(__name__)
 
 PREVIEW_MAX_SIDE = 1600
+# Gradio's delete_cache removes uploads and results older than this, this often.
+CACHE_SECONDS = 3600
 THUMBNAIL_SIDE = 256
 # A checkerboard behind every image that may carry transparency.
 # !important: the slider's overlay image carries Gradio's own background.
@@ -46,7 +55,10 @@ def _photo_input() -> gr.Image:
     ``.pyi`` stub next to this module at import).
     """
     photo = gr.Image(
-        label="Photo (drop, paste or pick a file)", sources=["upload", "clipboard"], type="filepath"
+        label="Photo (drop, paste or pick a file)",
+        sources=["upload", "clipboard"],
+        type="filepath",
+        elem_id="photo",
     )
     preprocess = photo.preprocess
 
@@ -63,8 +75,57 @@ def _photo_input() -> gr.Image:
 
 def _result_dir() -> Path:
     """A fresh folder in Gradio's cache: files there are served without another copy,
-    keep the user's file name, and are removed by ``delete_cache``."""
-    return Path(tempfile.mkdtemp(prefix="rmbg-", dir=get_upload_folder()))
+    keep the user's file name, and are removed by ``delete_cache``.
+
+    The folder's name is the only secret in a result's URL (``/gradio_api/file=<cache>/
+    rmbg-<name>/photo-nobg.png``; Gradio serves any file in its cache to anyone who has
+    the path), so it carries 128 random bits rather than ``mkdtemp``'s 8 characters.
+    """
+    folder = Path(get_upload_folder()) / f"rmbg-{secrets.token_hex(16)}"
+    folder.mkdir(mode=0o700, parents=True)
+    return folder
+
+
+def sweep_empty_result_dirs(cache: Path, older_than: float) -> int:
+    """Remove the empty ``rmbg-*`` result folders not changed for ``older_than`` seconds.
+
+    Gradio's cache sweep deletes a result file but not its folder, so without this one
+    empty folder per request would stay for good. Age protects a folder just made for a
+    result that is still being written.
+
+    Returns:
+        how many folders were removed.
+    """
+    removed = 0
+    cutoff = time.time() - older_than
+    for folder in cache.glob("rmbg-*"):
+        try:
+            if folder.stat().st_mtime < cutoff:
+                folder.rmdir()  # refuses a folder that still holds a result
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _file_input(**kwargs) -> gr.File:
+    """``gr.File(type="filepath")`` that leaves no empty file behind per upload.
+
+    Gradio 6.31's ``File`` preprocess opens a ``NamedTemporaryFile(delete=False)`` in its
+    cache for every file and never uses it: each request leaves an empty ``tmpXXXXXXXX``
+    that no ``delete_cache`` sweep knows about. The upload is already in the cache, so its
+    path is all the handlers need; the instance's per-file step is replaced (a subclass
+    would make Gradio write a ``.pyi`` stub next to this module at import).
+    """
+    component = gr.File(type="filepath", **kwargs)
+
+    def process_single_file(payload: FileData) -> NamedString:
+        if component.file_types and not is_valid_file(payload.path, component.file_types):
+            raise gr.Error(f"{payload.orig_name or 'The upload'!r} is not one of {component.file_types}.")
+        return NamedString(payload.path)
+
+    component._process_single_file = process_single_file
+    return component
 
 
 def _shrink(image: Image.Image, side: int) -> Image.Image:
@@ -73,27 +134,52 @@ def _shrink(image: Image.Image, side: int) -> Image.Image:
     return small
 
 
-def _guarded(fn: Callable) -> Callable:
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """MemoryError (NumPy, Pillow), torch.OutOfMemoryError (CUDA), and the RuntimeError
+    torch's CPU allocator raises instead ("DefaultCPUAllocator: can't allocate memory")."""
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
+def _release_memory(exc: BaseException) -> None:
+    """Free what the failed request held: its frames' locals (the decoded image, the
+    matte...) stay reachable from the traceback until they are cleared."""
+    traceback.clear_frames(exc.__traceback__)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _guarded(max_megapixels: float) -> Callable[[Callable], Callable]:
     """Turn every failure into a gr.Error with a readable message; the server keeps
     serving and the client sees the reason, not Gradio's generic error."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except RmbgError as exc:
-            raise gr.Error(str(exc)) from None
-        except torch.OutOfMemoryError:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            raise gr.Error("Out of memory while processing this image; try a smaller one.") from None
-        except Exception as exc:  # reported to the user, logged in full
-            log.exception("Processing failed")
-            raise gr.Error(f"Processing failed: {type(exc).__name__}: {exc}") from None
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except RmbgError as exc:
+                raise gr.Error(str(exc)) from None
+            except Exception as exc:  # reported to the user, logged in full
+                if not _is_out_of_memory(exc):
+                    log.exception("Processing failed")
+                    raise gr.Error(f"Processing failed: {type(exc).__name__}: {exc}") from None
+                log.error("Out of memory in %s: %s %s", fn.__name__, type(exc).__name__, str(exc)[:200])
+                _release_memory(exc)
+            # Raised outside the except block so the error keeps no reference to the frames.
+            raise gr.Error(
+                "Out of memory while processing this image: the server does not have enough free "
+                "memory for it right now. Try again later or with a smaller image (the largest "
+                f"accepted, RMBG_MAX_MEGAPIXELS, is {max_megapixels:g} megapixels)."
+            )
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def _size_text(path: Path) -> str:
@@ -104,11 +190,39 @@ def _size_text(path: Path) -> str:
 def build_blocks(state: ModelState) -> gr.Blocks:
     """The UI and the API over one model state."""
     settings = state.settings
+    guarded = _guarded(settings.max_megapixels)
 
     def process(path: str | None, options: ExportOptions) -> Result:
         if not path:
             raise InputError("Upload an image first.")
         return state.require_engine().process(path, options)
+
+    def collect(files: list[str], unzip_dir: Path) -> tuple[list[batch.Item], list[batch.Outcome]]:
+        """Uploads -> batch items: images as they are, ZIPs unpacked into ``unzip_dir``
+        (entries that escape, are not images or are over the size limit are skipped).
+
+        Raises:
+            InputError: more images than RMBG_MAX_BATCH_FILES, or a ZIP that is not one.
+        """
+        items, skipped = [], []
+        for path in map(Path, files):
+            if path.suffix.lower() == ".zip":
+                found, rejected = batch.extract_zip(
+                    path,
+                    unzip_dir / path.stem,
+                    max_files=settings.max_batch_files,
+                    max_entry_mb=settings.max_file_size_mb,
+                )
+                items += [batch.Item(i.path, PurePosixPath(path.stem) / i.relative) for i in found]
+                skipped += rejected
+            else:
+                items.append(batch.Item(path, PurePosixPath(path.name)))
+        if len(items) > settings.max_batch_files:
+            raise InputError(
+                f"{len(items)} images in one batch; the limit (RMBG_MAX_BATCH_FILES) is "
+                f"{settings.max_batch_files}."
+            )
+        return items, skipped
 
     def run_batch(files: list[str] | None, options: ExportOptions, progress: Callable | None = None):
         """Process uploads (images and ZIPs of images) into one ZIP of results.
@@ -122,45 +236,35 @@ def build_blocks(state: ModelState) -> gr.Blocks:
         out_dir = _result_dir()
         zip_path = out_dir / "rmbg-results.zip"
         gallery: list[tuple[str, str]] = []
-        with tempfile.TemporaryDirectory(prefix="rmbg-unzip-") as unzip_dir:
-            items, outcomes = [], []
-            for path in map(Path, files):
-                if path.suffix.lower() == ".zip":
-                    found, skipped = batch.extract_zip(
-                        path, Path(unzip_dir) / path.stem, max_files=settings.max_batch_files
-                    )
-                    items += [batch.Item(i.path, PurePosixPath(path.stem) / i.relative) for i in found]
-                    outcomes += skipped
-                else:
-                    items.append(batch.Item(path, PurePosixPath(path.name)))
-            if len(items) > settings.max_batch_files:
-                raise InputError(
-                    f"{len(items)} images in one batch; the limit (RMBG_MAX_BATCH_FILES) is "
-                    f"{settings.max_batch_files}."
-                )
+        try:
+            with tempfile.TemporaryDirectory(prefix="rmbg-unzip-") as unzip_dir:
+                items, outcomes = collect(files, Path(unzip_dir))
+                with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as archive:
 
-            with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as archive:
+                    def sink(result: Result, name: str) -> None:
+                        archive.writestr(name, batch.encode_to_bytes(result))
+                        thumb = out_dir / f"thumb-{len(gallery)}.webp"
+                        _shrink(result.image, THUMBNAIL_SIDE).save(thumb, "WEBP", quality=80)
+                        gallery.append((str(thumb), f"✓ {name}"))
 
-                def sink(result: Result, name: str) -> None:
-                    archive.writestr(name, batch.encode_to_bytes(result))
-                    thumb = out_dir / f"thumb-{len(gallery)}.webp"
-                    _shrink(result.image, THUMBNAIL_SIDE).save(thumb, "WEBP", quality=80)
-                    gallery.append((str(thumb), f"✓ {name}"))
+                    def tick(index: int, total: int, item: batch.Item) -> None:
+                        if progress is not None:
+                            progress((index, total), desc=f"{item.relative.name}", unit="images")
 
-                def tick(index: int, total: int, item: batch.Item) -> None:
-                    if progress is not None:
-                        progress((index, total), desc=f"{item.relative.name}", unit="images")
-
-                for outcome in batch.process_items(engine, batch.plan(items, options), options, sink, tick):
-                    outcomes.append(outcome)
-                archive.writestr(batch.REPORT_NAME, batch.report_json(outcomes))
-        if not any(o.ok for o in outcomes):
-            reasons = "; ".join(o.error or "" for o in outcomes[:5])
-            raise InputError(f"No file could be processed: {reasons}")
+                    planned = batch.plan(items, options)
+                    outcomes += batch.process_items(engine, planned, options, sink, tick)
+                    archive.writestr(batch.REPORT_NAME, batch.report_json(outcomes))
+            if not any(o.ok for o in outcomes):
+                reasons = "; ".join(o.error or "" for o in outcomes[:5]) or "the upload holds no files."
+                raise InputError(f"No file could be processed: {reasons}")
+        except BaseException:
+            # A failed batch has nothing to download: no half-written ZIP or thumbnails stay.
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise
         return zip_path, outcomes, gallery
 
     # --- UI handlers -----------------------------------------------------------------
-    @_guarded
+    @guarded
     def remove_in_ui(path: str | None, *values):
         result = process(path, options_from(values))
         output = result.save(_result_dir())
@@ -174,7 +278,7 @@ def build_blocks(state: ModelState) -> gr.Blocks:
         )
         return slider, matte_preview, output, info
 
-    @_guarded
+    @guarded
     def batch_in_ui(files: list[str] | None, *values, progress=gr.Progress()):  # noqa: B008 - Gradio's API
         zip_path, outcomes, gallery = run_batch(files, options_from(values), progress)
         failed = [o for o in outcomes if not o.ok]
@@ -186,14 +290,14 @@ def build_blocks(state: ModelState) -> gr.Blocks:
     image_param = [inspect.Parameter("image", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     files_param = [inspect.Parameter("files", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 
-    @_guarded
+    @guarded
     def remove_background(image, *values):
         """Remove the background of one image. Returns the result file: by default an
         RGBA PNG named <stem>-nobg.png (the original pixels, the matte as alpha); the
         options choose a background, the format, hardness, edge clean-up and crop."""
         return str(process(image, options_from(values)).save(_result_dir()))
 
-    @_guarded
+    @guarded
     def matte(image, *values):
         """Predict the matte of one image: an 8-bit greyscale file named <stem>-matte.png
         (255 = subject). The options' output is ignored; hardness, specks, crop,
@@ -201,7 +305,7 @@ def build_blocks(state: ModelState) -> gr.Blocks:
         options = options_from(values).but(output="matte")
         return str(process(image, options).save(_result_dir()))
 
-    @_guarded
+    @guarded
     def remove_background_batch(files, *values):
         """Process many images (or ZIPs of images) with the same options. Returns one ZIP
         with a result per input under its original name (folders kept, no collisions)
@@ -209,7 +313,7 @@ def build_blocks(state: ModelState) -> gr.Blocks:
         zip_path, _, _ = run_batch(files, options_from(values))
         return str(zip_path)
 
-    with gr.Blocks(title="rmbg · background removal", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="rmbg · background removal", delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as demo:
         gr.Markdown("# Remove the background of a photo")
         status_line = gr.Markdown()
         with gr.Sidebar(label="Export options", width=360):
@@ -219,12 +323,14 @@ def build_blocks(state: ModelState) -> gr.Blocks:
         with gr.Tab("Single photo"):
             with gr.Row():
                 photo = _photo_input()
-                slider = gr.ImageSlider(label="Before / after", type="pil", elem_classes="checker")
+                slider = gr.ImageSlider(
+                    label="Before / after", type="pil", elem_classes="checker", elem_id="before-after"
+                )
             with gr.Row():
                 matte_view = gr.Image(label="Matte", type="pil", image_mode="L", format="png")
                 with gr.Column():
-                    download = gr.DownloadButton("Download", variant="primary")
-                    info = gr.Markdown()
+                    download = gr.DownloadButton("Download", variant="primary", elem_id="download")
+                    info = gr.Markdown(elem_id="info")
             button = gr.Button("Remove background")
             gr.on(
                 [photo.upload, button.click],
@@ -235,16 +341,18 @@ def build_blocks(state: ModelState) -> gr.Blocks:
                 concurrency_id="model",
             )
         with gr.Tab("Batch"):
-            uploads = gr.File(
+            uploads = _file_input(
                 label="Photos or ZIP archives",
                 file_count="multiple",
                 file_types=["image", ".zip"],
-                type="filepath",
+                elem_id="batch-files",
             )
             batch_button = gr.Button("Process all", variant="primary")
-            gallery = gr.Gallery(label="Results", columns=6, height="auto", elem_classes="checker")
-            zip_download = gr.DownloadButton("Download ZIP")
-            report = gr.Markdown()
+            gallery = gr.Gallery(
+                label="Results", columns=6, height="auto", elem_classes="checker", elem_id="gallery"
+            )
+            zip_download = gr.DownloadButton("Download ZIP", elem_id="download-zip")
+            report = gr.Markdown(elem_id="report")
             batch_button.click(
                 batch_in_ui,
                 inputs=[uploads, *option_inputs],
@@ -252,8 +360,8 @@ def build_blocks(state: ModelState) -> gr.Blocks:
                 api_visibility="private",
                 concurrency_id="model",
             )
-        api_image = gr.File(label="image", visible=False, type="filepath")
-        api_files = gr.File(label="files", visible=False, type="filepath", file_count="multiple")
+        api_image = _file_input(label="image", visible=False)
+        api_files = _file_input(label="files", visible=False, file_count="multiple")
         api_output = gr.File(label="result", visible=False)
         api_trigger = gr.Button(visible=False)
         for fn, first, source in (

@@ -10,6 +10,7 @@ cache as ``trust_remote_code``) and skip ``from_pretrained``: classes from
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -95,10 +96,14 @@ def _resolve_classes(snapshot: Snapshot, config: dict) -> tuple[type, type]:
             if "AutoConfig" in auto_map
             else model_cls.config_class
         )
-    except PermissionError as exc:
+    except OSError as exc:
+        # EROFS: a cache mounted read-only (Docker ":ro") fails like a permission problem.
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
         raise ModelUnavailable(
-            f"Cannot write the model's code to transformers' module cache ({exc.filename}). "
-            "Make $HF_HOME/modules writable or point HF_MODULES_CACHE at a writable folder."
+            f"Cannot write the model's code to transformers' module cache ({exc.filename}: "
+            f"{exc.strerror}). Make $HF_HOME/modules writable or point HF_MODULES_CACHE at a "
+            "writable folder."
         ) from None
     except ImportError as exc:
         raise ModelUnavailable(

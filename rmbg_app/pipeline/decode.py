@@ -8,21 +8,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
 
+# HEIC/HEIF (the iPhone's default photo format): Pillow has no decoder of its own;
+# pillow-heif (libheif) adds the "HEIF" format to Image.open. AVIF is Pillow's own.
+pillow_heif.register_heif_opener()
+
 # Formats opened on purpose. Others Pillow knows (EPS runs Ghostscript, PSD, ...) are
 # refused so an upload cannot reach a plug-in we never meant to expose.
 # JPEG covers MPO (multi-picture JPEG from cameras); AVIF needs a Pillow built with it.
-FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "DIB", "TIFF", "GIF", "ICO", "PPM", "TGA", "AVIF")
-FORMAT_NAMES = "JPEG, PNG, WEBP, BMP, TIFF, GIF, AVIF, ICO, PPM, TGA"
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "DIB", "TIFF", "GIF", "ICO", "PPM", "TGA", "AVIF", "HEIF")
+FORMAT_NAMES = "JPEG, PNG, WEBP, BMP, TIFF, GIF, AVIF, HEIC, ICO, PPM, TGA"
+# Signatures of the accepted formats, to tell a damaged header ("looks like a PNG")
+# from a file that is no image at all. TIFF is checked on its own (see below).
+_SIGNATURES = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+}
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 
 
 def _open_formats() -> list[str]:
     Image.init()
     return [name for name in FORMATS if name in Image.OPEN]
 
+
+# What Pillow's decoders raise on damaged data: OSError ("image file is truncated"),
+# SyntaxError (bad headers), ValueError, and RuntimeError from the AVIF and HEIF
+# plug-ins ("Failed to decode frame 0"), EOFError from the HEIF one.
+_DECODER_ERRORS = (OSError, SyntaxError, ValueError, RuntimeError, EOFError)
 
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
@@ -106,6 +126,27 @@ def _rgb_profile(icc: bytes | None) -> bytes | None:
     return icc if space.strip() == "RGB" else None
 
 
+def _unidentified_message(path: Path, name: str) -> str:
+    """Why Pillow could not identify the file. A file with a known signature gets a
+    message of its own: "not an image" would be wrong for a damaged PNG, or for a TIFF
+    whose pixel layout Pillow cannot read (float RGB, ...)."""
+    with open(path, "rb") as file:
+        head = file.read(16)
+    if head[:4] in _TIFF_MAGIC:
+        return (
+            f"{name!r} is a TIFF that cannot be read: it is damaged or truncated, or its pixel "
+            "layout is not supported (for example 32-bit float RGB); save it as an 8- or 16-bit "
+            "RGB TIFF, PNG or JPEG."
+        )
+    riff_webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    iso_media = head[4:8] == b"ftyp"  # AVIF and HEIC
+    known = next((fmt for sig, fmt in _SIGNATURES.items() if head.startswith(sig)), None)
+    if known or riff_webp or iso_media:
+        kind = known or ("WEBP" if riff_webp else "AVIF/HEIC")
+        return f"{name!r} looks like a {kind} file but is damaged or truncated and cannot be decoded."
+    return f"{name!r} is not an image in a supported format ({FORMAT_NAMES})."
+
+
 _ROTATIONS = {
     0: None,
     90: Image.Transpose.ROTATE_270,
@@ -130,11 +171,16 @@ def decode_image(
         rotate: clockwise degrees (0, 90, 180, 270) applied after EXIF orientation.
 
     Raises:
-        InputError: empty, not an image, unsupported format, damaged, or too large.
+        InputError: missing, empty, not an image, unsupported format, damaged, or too large.
     """
     path = Path(path)
     name = name or path.name
-    if path.stat().st_size == 0:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        # An API call may name an upload the server has since swept from its cache.
+        raise InputError(f"{name!r} is not on the server (any more); upload it again.") from None
+    if size == 0:
         raise InputError(f"{name!r} is empty (0 bytes).")
     try:
         with warnings.catch_warnings():
@@ -155,14 +201,15 @@ def decode_image(
                 if _ROTATIONS[rotate] is not None:
                     upright = upright.transpose(_ROTATIONS[rotate])
     except UnidentifiedImageError:
-        raise InputError(f"{name!r} is not an image in a supported format ({FORMAT_NAMES}).") from None
+        raise InputError(_unidentified_message(path, name)) from None
     except Image.DecompressionBombError:
         raise InputError(
             f"{name!r} declares more pixels than the limit of {max_megapixels:g} megapixels "
             "(RMBG_MAX_MEGAPIXELS)."
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{name!r} is damaged or truncated and cannot be decoded ({exc}).") from None
+    except _DECODER_ERRORS as exc:
+        reason = str(exc).strip()  # libheif's messages end in a newline
+        raise InputError(f"{name!r} is damaged or truncated and cannot be decoded ({reason}).") from None
 
     alpha = None
     if upright.mode in ("I", "F") or upright.mode.startswith("I;16"):
