@@ -39,8 +39,13 @@ def build_widgets() -> dict[str, gr.components.Component]:
                 )
         with gr.Row():
             w["background_color"] = gr.ColorPicker(value=DEFAULTS.background_color, label="Background colour")
+            # image_mode=None: the file as uploaded (see ui._photo_input).
             w["background_image"] = gr.Image(
-                label="Background image", type="filepath", sources=["upload", "clipboard"], height=160
+                label="Background image",
+                type="filepath",
+                image_mode=None,
+                sources=["upload", "clipboard"],
+                height=160,
             )
             w["blur_radius"] = gr.Slider(
                 0.5, 20, value=DEFAULTS.blur_radius, step=0.5, label="Background blur (% of the photo's size)"
