@@ -134,3 +134,19 @@ def test_batch_of_three_and_zip(page, photos, tmp_path):
             with zf.open(Path(name).stem + "-nobg.png") as member, Image.open(member) as cutout:
                 assert cutout.mode == "RGBA"
                 assert cutout.size == Image.open(photos[name]).size
+
+
+def test_oversize_upload_is_refused_in_the_page(browser, limited, tmp_path):
+    """The page checks the upload limit itself and names it (RMBG_MAX_FILE_SIZE_MB=2)."""
+    big = tmp_path / "huge.png"
+    noise = np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), np.uint8)
+    Image.fromarray(noise).save(big, compress_level=0)
+    assert big.stat().st_size > 2 * 1024 * 1024
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.goto(limited.url)
+    page.locator("#photo input[type=file]").set_input_files(str(big))
+    message = 'File(s) exceed the maximum allowed size of 2.0 Mb: "huge.png"'
+    page.get_by_text(message).first.wait_for(timeout=30_000)
+    page.screenshot(path=SCREENSHOTS / "4-upload-too-large.png")
+    context.close()
