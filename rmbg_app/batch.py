@@ -24,8 +24,11 @@ from .pipeline import encode
 
 # File endings taken from folders and ZIPs; anything else there is skipped (reported).
 IMAGE_SUFFIXES = frozenset(
-    ".jpg .jpeg .jpe .jfif .png .webp .bmp .dib .tif .tiff .gif .avif .ico .ppm .pgm .pbm .tga".split()  # noqa: SIM905
-)
+    {
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif",
+        ".avif", ".heic", ".heif", ".ico", ".ppm", ".pgm", ".pbm", ".tga",
+    }
+)  # fmt: skip
 REPORT_NAME = "report.json"
 # What one damaged entry raises while the rest of its ZIP is fine: bad CRC or header,
 # corrupt deflate data, an encrypted entry (RuntimeError), an unsupported method.

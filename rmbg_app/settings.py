@@ -55,41 +55,45 @@ def _parse_number(name: str, raw: str, kind: type, minimum: float) -> float | in
 Credentials = tuple[tuple[str, str], ...]
 
 
-def _parse_credentials(source: str, entries: list[str]) -> Credentials:
-    """``user:password`` entries -> pairs; the password is everything after the first
-    colon. Messages name the source and the entry's position, never the secret."""
-    pairs: dict[str, str] = {}
-    for position, entry in enumerate(entries, start=1):
+def _add_credentials(pairs: dict[str, str], source: str, entries: list[tuple[int, str]]) -> None:
+    """``user:password`` entries -> ``pairs``; the password is everything after the first
+    colon. Messages name the source and the entry's position, never the secret.
+
+    Raises:
+        SettingsError: an entry without user or password, a user named twice.
+    """
+    for position, entry in entries:
         user, colon, password = entry.partition(":")
-        if not colon or not user.strip() or not password:
+        user = user.strip()
+        if not colon or not user or not password:
             raise SettingsError(f"{source}: entry {position} is not 'user:password'.")
-        if user.strip() in pairs:
-            raise SettingsError(f"{source}: user {user.strip()!r} appears twice.")
-        pairs[user.strip()] = password
-    return tuple(pairs.items())
+        if user in pairs:
+            raise SettingsError(f"{source}: user {user!r} appears twice.")
+        pairs[user] = password
 
 
 def credentials_from_env(env: Mapping[str, str]) -> Credentials:
     """Logins from ``RMBG_AUTH`` (``user:pass,user2:pass2``) and ``RMBG_AUTH_FILE`` (one
-    ``user:password`` a line; blank lines and ``#`` comments skipped).
+    ``user:password`` a line; blank lines and ``#`` comments skipped; positions in
+    messages are line numbers).
 
     Raises:
         SettingsError: a malformed entry, a user named twice, an unreadable file.
     """
-    entries: list[str] = []
-    sources: list[str] = []
-    if env.get(f"{PREFIX}AUTH", "").strip():
-        entries += [e.strip() for e in env[f"{PREFIX}AUTH"].split(",") if e.strip()]
-        sources.append(f"{PREFIX}AUTH")
+    pairs: dict[str, str] = {}
+    inline = [e.strip() for e in env.get(f"{PREFIX}AUTH", "").split(",")]
+    _add_credentials(pairs, f"{PREFIX}AUTH", [(n, e) for n, e in enumerate(inline, start=1) if e])
     if env.get(f"{PREFIX}AUTH_FILE"):
         path = Path(env[f"{PREFIX}AUTH_FILE"]).expanduser()
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise SettingsError(f"{PREFIX}AUTH_FILE={str(path)!r} cannot be read ({exc.strerror}).") from None
-        entries += [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-        sources.append(f"{PREFIX}AUTH_FILE")
-    return _parse_credentials(" + ".join(sources), entries) if entries else ()
+        entries = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+        _add_credentials(
+            pairs, f"{PREFIX}AUTH_FILE", [(n, e) for n, e in entries if not e.lstrip().startswith("#")]
+        )
+    return tuple(pairs.items())
 
 
 @dataclass(frozen=True)

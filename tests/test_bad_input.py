@@ -25,7 +25,7 @@ from gradio_client.utils import strip_invalid_filename_characters
 from PIL import Image
 
 import fixture_model
-from catalogue import CASES, JPEG_BYTES, PNG_BYTES, Case, png_bomb
+from catalogue import ASTRONAUT, CASES, JPEG_BYTES, PNG_BYTES, Case, heic, png_bomb
 from conftest import ROOT
 
 OUTCOMES: dict[str, str] = {}
@@ -129,8 +129,8 @@ def stored_with_bad_crc(archive: zipfile.ZipFile, name: str, data: bytes) -> Non
 def hostile_zip(path: Path) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("shoes/red/left.jpg", JPEG_BYTES)
-        archive.writestr("top.png", PNG_BYTES)
         archive.writestr("ünï/фото.png", PNG_BYTES)
+        archive.writestr("IMG_0001.HEIC", heic(ASTRONAUT))
         archive.writestr("../../escape.png", PNG_BYTES)
         archive.writestr("/etc/cron.d/evil.png", PNG_BYTES)
         archive.writestr("C:\\Windows\\evil.png", PNG_BYTES)
@@ -159,8 +159,8 @@ def test_hostile_zip(limited, api, tmp_path):
         assert (cutout.mode, cutout.size) == ("RGBA", (512, 512))
     assert names == {
         "upload/shoes/red/left-nobg.png",
-        "upload/top-nobg.png",
         "upload/ünï/фото-nobg.png",
+        "upload/IMG_0001-nobg.png",
         "report.json",
     }
     errors = {entry["input"]: entry["error"] for entry in report["files"] if entry["error"]}
@@ -181,7 +181,7 @@ def test_hostile_zip(limited, api, tmp_path):
     assert not any("escape" in entry or "evil" in entry for entry in limited.snapshot())
     assert not list(limited.folder.parent.glob("**/escape.png"))
     OUTCOMES["hostile-zip"] = (
-        "processed: 3 images under their folders; 8 entries reported in report.json and "
+        "processed: 3 images (one HEIC) under their folders; 8 entries reported in report.json and "
         "skipped (traversal, absolute, drive letter, non-image, junk, bomb image, "
         "30 MiB entry, bad CRC)"
     )

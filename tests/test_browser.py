@@ -77,8 +77,10 @@ def download(page, button: str, folder: Path) -> Path:
 
 
 def test_one_photo_slider_and_download(page, photos, tmp_path):
-    page.locator("#photo input[type=file]").set_input_files(str(photos["astronaut.jpg"]))
-    page.locator("#info").get_by_text("astronaut-nobg.png · 512×512").wait_for()
+    """A PNG with its own transparency (left quarter clear, then a half-clear band): the
+    page must hand the file over as it is, not flattened to RGB."""
+    page.locator("#photo input[type=file]").set_input_files(str(photos["astronaut-alpha.png"]))
+    page.locator("#info").get_by_text("astronaut-alpha-nobg.png · 512×512").wait_for()
     page.screenshot(path=SCREENSHOTS / "1-one-photo.png", full_page=True)
 
     # The slider: before (the photo) under after (the cutout), clipped at the handle.
@@ -97,12 +99,15 @@ def test_one_photo_slider_and_download(page, photos, tmp_path):
     page.locator("#before-after").screenshot(path=SCREENSHOTS / "2-slider-moved.png")
 
     result = download(page, "#download", tmp_path)
-    assert result.name == "astronaut-nobg.png"
+    assert result.name == "astronaut-alpha-nobg.png"
+    with Image.open(photos["astronaut-alpha.png"]) as original:
+        own_alpha = np.asarray(original)[..., 3]
+        source = original.convert("RGB")
     with Image.open(result) as cutout:
         assert (cutout.format, cutout.mode, cutout.size) == ("PNG", "RGBA", (512, 512))
         alpha = np.asarray(cutout)[..., 3].astype(int)
-    source = Image.open(photos["astronaut.jpg"]).convert("RGB")
-    assert np.abs(alpha - fixture_model.expected_alpha(source)).max() <= 1
+    assert (alpha[:, :128] == 0).all()
+    assert np.abs(alpha - fixture_model.expected_alpha(source, own_alpha)).max() <= 1
 
 
 def test_batch_of_three_and_zip(page, photos, tmp_path):
@@ -129,3 +134,19 @@ def test_batch_of_three_and_zip(page, photos, tmp_path):
             with zf.open(Path(name).stem + "-nobg.png") as member, Image.open(member) as cutout:
                 assert cutout.mode == "RGBA"
                 assert cutout.size == Image.open(photos[name]).size
+
+
+def test_oversize_upload_is_refused_in_the_page(browser, limited, tmp_path):
+    """The page checks the upload limit itself and names it (RMBG_MAX_FILE_SIZE_MB=2)."""
+    big = tmp_path / "huge.png"
+    noise = np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), np.uint8)
+    Image.fromarray(noise).save(big, compress_level=0)
+    assert big.stat().st_size > 2 * 1024 * 1024
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.goto(limited.url)
+    page.locator("#photo input[type=file]").set_input_files(str(big))
+    message = 'File(s) exceed the maximum allowed size of 2.0 Mb: "huge.png"'
+    page.get_by_text(message).first.wait_for(timeout=30_000)
+    page.screenshot(path=SCREENSHOTS / "4-upload-too-large.png")
+    context.close()

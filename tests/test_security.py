@@ -41,9 +41,18 @@ def test_credentials_from_the_environment_and_a_file(tmp_path):
         ({"RMBG_AUTH": "alice:"}, "RMBG_AUTH: entry 1 is not 'user:password'."),
         ({"RMBG_AUTH": "alice:pw-one-7,alice:pw-two-9"}, "RMBG_AUTH: user 'alice' appears twice."),
         ({"RMBG_AUTH_FILE": "/nonexistent/users"}, "RMBG_AUTH_FILE='/nonexistent/users' cannot be read"),
+        (
+            {"RMBG_AUTH": "alice:pw-one-7", "RMBG_AUTH_FILE": "USERS"},
+            "RMBG_AUTH_FILE: user 'alice' appears twice.",
+        ),
+        ({"RMBG_AUTH_FILE": "USERS", "line": "# comment\n\nbob pw-two-9"}, "RMBG_AUTH_FILE: entry 3 is not"),
     ],
 )
-def test_bad_credentials_are_refused_without_echoing_secrets(env, message):
+def test_bad_credentials_are_refused_without_echoing_secrets(tmp_path, env, message):
+    """``USERS`` stands for a file holding ``line`` (by default another alice)."""
+    users = tmp_path / "users"
+    users.write_text(env.get("line", "alice:pw-two-9\n"), encoding="utf-8")
+    env = {name: str(users) if value == "USERS" else value for name, value in env.items() if name != "line"}
     with pytest.raises(SettingsError) as info:
         Settings.from_env(env)
     assert str(info.value).startswith(message)

@@ -33,8 +33,9 @@ def build_widgets() -> dict[str, gr.components.Component]:
     w["quality"] = gr.Slider(1, 100, value=DEFAULTS.quality, step=1, label="Quality (JPEG, lossy WEBP)")
     with gr.Accordion("Background", open=False):
         w["background_color"] = gr.ColorPicker(value=DEFAULTS.background_color, label="Colour")
+        # image_mode=None: the file as uploaded (see ui._photo_input).
         w["background_image"] = gr.Image(
-            label="Image", type="filepath", sources=["upload", "clipboard"], height=140
+            label="Image", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=140
         )
         w["blur_radius"] = gr.Slider(
             0.5, 20, value=DEFAULTS.blur_radius, step=0.5, label="Blur (% of the photo)"

@@ -49,6 +49,11 @@ CSS = """
 def _photo_input() -> gr.Image:
     """The upload widget: drop, paste or pick, passing the file path through untouched.
 
+    ``image_mode=None``: with its default ("RGB") Gradio converts every other mode to RGB
+    and saves a copy, so transparency, 16-bit tones and CMYK profiles were lost before
+    decode saw the file, and Pillow's plug-ins outside decode's list (EPS, which runs
+    Ghostscript) would load it. With None the upload passes through untouched.
+
     ``gr.Image`` opens the file in its preprocessing, and a non-image upload would end
     as a bare exception text with a server path in it; the instance's preprocess is
     wrapped to give a readable message instead (a subclass would make Gradio write a
@@ -58,6 +63,7 @@ def _photo_input() -> gr.Image:
         label="Photo (drop, paste or pick a file)",
         sources=["upload", "clipboard"],
         type="filepath",
+        image_mode=None,
         elem_id="photo",
     )
     preprocess = photo.preprocess
