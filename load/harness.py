@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -66,12 +67,14 @@ class Server:
         return int(re.search(rf"^{name}:\s+(\d+) kB", text, re.MULTILINE).group(1))
 
     def stop(self) -> None:
+        """Stop a server the scripts started and remove its folder (cache, model, log)."""
         if self.process is not None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def start_fixture_server(settings: dict[str, str] | None = None) -> Server:
