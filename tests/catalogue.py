@@ -132,29 +132,19 @@ TIFF_BYTES = encode(CHELSEA, "TIFF")
 
 CASES: list[Case] = [
     # --- damaged files ----------------------------------------------------------------
-    Case(
-        "truncated-jpeg",
-        "cut.jpg",
-        lambda: JPEG_BYTES[: len(JPEG_BYTES) // 2],
-        r"'cut\.jpg' is damaged or truncated",
-    ),
-    Case(
-        "truncated-png",
-        "cut.png",
-        lambda: PNG_BYTES[: len(PNG_BYTES) // 2],
-        r"'cut\.png' is damaged or truncated",
-    ),
-    Case(
-        "truncated-webp",
-        "cut.webp",
-        lambda: WEBP_BYTES[: len(WEBP_BYTES) // 2],
-        r"'cut\.webp' is damaged or truncated",
-    ),
-    Case(
-        "truncated-tiff",
-        "cut.tiff",
-        lambda: TIFF_BYTES[: len(TIFF_BYTES) // 2],
-        r"'cut\.tiff' is damaged or truncated",
+    *(
+        Case(
+            f"truncated-{kind}",
+            f"cut.{suffix}",
+            lambda data=data: data[: len(data) // 2],
+            rf"'cut\.{suffix}' is damaged or truncated",
+        )
+        for kind, suffix, data in (
+            ("jpeg", "jpg", JPEG_BYTES),
+            ("png", "png", PNG_BYTES),
+            ("webp", "webp", WEBP_BYTES),
+            ("tiff", "tiff", TIFF_BYTES),
+        )
     ),
     Case(
         "header-only-png",
