@@ -78,12 +78,12 @@ def compiled(module: torch.nn.Module) -> Forward:
 
 
 def onnxruntime_cpu(module: torch.nn.Module) -> Forward:
-    """The app's ``RMBG_BACKEND=onnxruntime``: export (timed as set-up), then ONNX Runtime."""
+    """The app's CPU default, ONNX Runtime: graph prepared (timed as set-up), then run."""
     from rmbg_app.model import onnx_backend
 
-    path = Path(tempfile.mkdtemp(prefix="rmbg-onnx-")) / "model.onnx"
-    onnx_backend.export(module, path)
-    runner = onnx_backend.OnnxModule(path, torch.get_num_threads())
+    graph = Path(tempfile.mkdtemp(prefix="rmbg-onnx-")) / "graph"
+    onnx_backend.prepare(module, graph, threads=torch.get_num_threads(), metadata={})
+    runner = onnx_backend.OnnxModule(graph, torch.get_num_threads())
     return lambda x: _last(runner(x)).sigmoid()
 
 
@@ -108,20 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.forward", description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default="eager,channels_last,no_onednn,one_thread")
     parser.add_argument("--repeats", type=int, default=2, help="timed forwards per variant")
-    parser.add_argument(
-        "--onnx-packages", type=Path, help="a pip --target folder with onnxruntime, appended to sys.path"
-    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    if args.onnx_packages:
-        # Appended, not prepended: the folder carries its own numpy, which must not win.
-        sys.path.append(str(args.onnx_packages))
 
     from rmbg_app.engine import Engine
     from rmbg_app.pipeline import matte
     from rmbg_app.settings import Settings
 
-    settings = Settings.from_env()
+    # The torch network is what every variant starts from.
+    settings = Settings.from_env().with_overrides(backend="torch")
     settings.export_hf_environment()
     engine = Engine.load(settings)
     module = engine.model.module

@@ -1,10 +1,14 @@
 """Time one model load, to ready for inference, in a fresh process.
 
-Each path pays for its own imports of transformers and the model's code, as a server
-start does; ``torch`` and ``torchvision``, which both need, are imported before the
-clock starts. The model's code is imported first, on its own clock, so the report
-separates what both paths pay alike (``imports_s``: transformers, timm, kornia and
-``birefnet.py``) from building the network and loading its weights (``build_s``).
+Each path pays for its own imports, as a server start does; ``torch`` and
+``torchvision``, which both need, are imported before the clock starts.
+
+- reference: ``imports_s`` is importing the model's code (transformers, timm, kornia,
+  ``birefnet.py``), ``build_s`` building the network with its random initialisation and
+  loading the weights.
+- ours: ``imports_s`` is importing the app's engine, ``build_s`` is ``Engine.load``, which
+  imports the model's code itself only when it builds the torch network (the torch
+  backend, or the first start of the ONNX Runtime backend).
 Run by ``bench.run`` as ``python -m bench.loadtime ours|reference ...``; prints one
 JSON object: ``{"seconds", "imports_s", "build_s", "peak_rss_mib"}``.
 """
@@ -31,20 +35,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    from transformers.dynamic_module_utils import get_class_from_dynamic_module
-
-    auto_map = json.loads((args.snapshot / "config.json").read_text())["auto_map"]
-    for reference in auto_map.values():
-        get_class_from_dynamic_module(reference, args.snapshot)
-    imported = time.perf_counter()
     if args.path == "ours":
         from rmbg_app.engine import Engine
         from rmbg_app.settings import Settings
 
+        imported = time.perf_counter()
         settings = Settings.from_env(os.environ)
         settings.export_hf_environment()
         Engine.load(settings)
     else:
+        from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+        auto_map = json.loads((args.snapshot / "config.json").read_text())["auto_map"]
+        for reference in auto_map.values():
+            get_class_from_dynamic_module(reference, args.snapshot)
+        imported = time.perf_counter()
         from bench.reference import ReferencePipeline
 
         ReferencePipeline.load(args.snapshot, torch.device(args.device))

@@ -115,7 +115,9 @@ class Engine:
             cache_dir=settings.hub_cache,
             offline=settings.offline,
         )
-        model = load_model(snapshot, runtime, trust_remote_code=settings.trust_remote_code)
+        model = load_model(
+            snapshot, runtime, trust_remote_code=settings.trust_remote_code, onnx_graphs=settings.onnx_graphs
+        )
         log.info(
             "Loaded %s (revision %s, %.1f M parameters) on %s, %s, in %.2f s",
             snapshot.model_id,

@@ -20,8 +20,8 @@ PREFIX = "RMBG_"
 
 Device = Literal["auto", "cuda", "cpu"]
 DEVICES: tuple[Device, ...] = ("auto", "cuda", "cpu")
-Backend = Literal["torch", "onnxruntime"]
-BACKENDS: tuple[Backend, ...] = ("torch", "onnxruntime")
+Backend = Literal["auto", "torch", "onnxruntime"]
+BACKENDS: tuple[Backend, ...] = ("auto", "torch", "onnxruntime")
 CompileMode = Literal["off", "default", "reduce-overhead"]
 COMPILE_MODES: tuple[CompileMode, ...] = ("off", "default", "reduce-overhead")
 
@@ -124,12 +124,17 @@ class Settings:
             (inductor), or ``reduce-overhead`` (inductor plus CUDA graphs for the fixed
             1024x1024 input; CUDA only, not measured on a GPU yet). On 2 CPU cores
             inductor compiled RMBG-2.0 for 10 minutes and ran it no faster.
-        backend: what runs the network (``RMBG_BACKEND``): ``torch`` (default) or
-            ``onnxruntime`` (CPU only; needs ``pip install 'onnxruntime>=1.31'``; the
-            first start exports the model to ``$HF_HOME/rmbg-onnx``, ~2 minutes on 2
-            cores, and later starts reuse it). On 2 shared CPU cores it ran the RMBG-2.0
-            forward 1.2-1.4x faster than torch in like-for-like rounds, mattes within
-            0.0001 levels (docs/performance.md).
+        backend: what runs the network (``RMBG_BACKEND``). ``auto`` (default): ONNX
+            Runtime on CPU, torch on CUDA. ``onnxruntime``: always ONNX Runtime (CPU only).
+            ``torch``: always torch. ONNX Runtime needs a graph prepared once per snapshot
+            (exported and optimised into ``onnx_cache``, ~2 minutes on 2 cores at the first
+            start); on 2 CPU cores it ran the RMBG-2.0 forward ~2x faster than torch eager,
+            mattes within 0.0001 levels (docs/performance.md). With ``auto``, a graph that
+            cannot be prepared (cache not writable, export error) falls back to torch with a
+            warning; with ``onnxruntime`` it is an error. ``RMBG_CHANNELS_LAST`` and
+            ``RMBG_TORCH_COMPILE`` are torch options: with ``auto`` they select torch.
+        onnx_cache: where prepared ONNX graphs live (``RMBG_ONNX_CACHE``); ``None`` means
+            ``hf_home/rmbg-onnx``. About the size of the weights per snapshot.
         auth: ``(user, password)`` pairs; when any, the page and the API ask for a login
             (``/health`` and ``/ready`` stay open). Kept out of ``repr``.
     """
@@ -149,13 +154,19 @@ class Settings:
     warmup: bool = True
     channels_last: bool = False
     torch_compile: CompileMode = "off"
-    backend: Backend = "torch"
+    backend: Backend = "auto"
+    onnx_cache: Path | None = None
     auth: Credentials = field(default=(), repr=False)
 
     @property
     def hub_cache(self) -> Path:
         """The ``hub/`` folder under ``hf_home`` where snapshots live."""
         return self.hf_home / "hub"
+
+    @property
+    def onnx_graphs(self) -> Path:
+        """The folder holding prepared ONNX graphs (``onnx_cache`` or ``hf_home/rmbg-onnx``)."""
+        return self.onnx_cache or self.hf_home / "rmbg-onnx"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -189,6 +200,8 @@ class Settings:
                 values[setting.name] = _parse_number(name, raw, float, 0.001)
             elif setting.name == "hf_home":
                 values[setting.name] = Path(raw).expanduser()
+            elif setting.name == "onnx_cache":
+                values[setting.name] = Path(raw).expanduser() if raw else None
             elif setting.name == "revision":
                 values[setting.name] = raw or None
             else:
@@ -213,6 +226,11 @@ class Settings:
             )
         if self.backend not in BACKENDS:
             raise SettingsError(f"{PREFIX}BACKEND={self.backend!r}: use one of {', '.join(BACKENDS)}.")
+        if self.backend == "onnxruntime" and (self.channels_last or self.torch_compile != "off"):
+            raise SettingsError(
+                f"{PREFIX}CHANNELS_LAST and {PREFIX}TORCH_COMPILE are torch options; they do not "
+                f"apply with {PREFIX}BACKEND=onnxruntime. Unset them or set {PREFIX}BACKEND=torch."
+            )
         if not self.model:
             raise SettingsError(f"{PREFIX}MODEL is empty: give a Hub repo id or a local directory.")
 

@@ -57,6 +57,14 @@ def engine(settings):
 
 
 @pytest.fixture(scope="session")
+def torch_engine(settings):
+    """The fixture model on the torch backend (the default engine runs ONNX Runtime on CPU)."""
+    from rmbg_app.engine import Engine
+
+    return Engine.load(settings.with_overrides(backend="torch"))
+
+
+@pytest.fixture(scope="session")
 def photos(tmp_path_factory) -> dict[str, Path]:
     """Real photos from scikit-image in the formats users send, plus prepared variants:
     an EXIF-rotated JPEG, an RGBA PNG with a transparent region, a palette GIF."""

@@ -1,8 +1,6 @@
-"""The optional fast paths (RMBG_CHANNELS_LAST, RMBG_TORCH_COMPILE) change speed, not mattes."""
+"""The optional torch fast paths (RMBG_CHANNELS_LAST, RMBG_TORCH_COMPILE) change speed, not mattes."""
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pytest
@@ -20,10 +18,10 @@ def test_fast_path_settings_parse_and_validate():
         Settings.from_env({"RMBG_TORCH_COMPILE": "fast"})
 
 
-def test_channels_last_gives_the_same_matte(settings, engine, photos):
+def test_channels_last_gives_the_same_matte(settings, torch_engine, photos):
     fast = Engine.load(settings.with_overrides(channels_last=True))
-    assert fast.model.runtime.channels_last
-    expected = engine.process(photos["astronaut.jpg"]).alpha
+    assert fast.model.runtime.channels_last and fast.model.runtime.backend == "torch"
+    expected = torch_engine.process(photos["astronaut.jpg"]).alpha
     np.testing.assert_array_equal(fast.process(photos["astronaut.jpg"]).alpha, expected)
 
 
@@ -32,26 +30,3 @@ def test_cuda_graphs_need_cuda(settings):
 
     with pytest.raises(DeviceUnavailable, match="CUDA"):
         Engine.load(settings.with_overrides(device="cpu", torch_compile="reduce-overhead"))
-
-
-def test_onnxruntime_backend_gives_the_same_matte(settings, engine, photos, tmp_path, monkeypatch):
-    pytest.importorskip("onnxruntime", minversion="1.31")
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path))
-    onnx = Engine.load(settings.with_overrides(backend="onnxruntime"))
-    assert list(tmp_path.glob("rmbg-onnx/*/model.onnx")), "the export is cached under HF_HOME"
-    assert onnx.model.parameters_millions == engine.model.parameters_millions
-    expected = engine.process(photos["astronaut.jpg"]).alpha
-    difference = np.abs(onnx.process(photos["astronaut.jpg"]).alpha.astype(int) - expected)
-    assert difference.max() <= 1
-
-
-def test_onnxruntime_backend_says_what_to_install(settings, monkeypatch):
-    import sys
-
-    from rmbg_app.errors import ModelUnavailable
-
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
-    with pytest.raises(ModelUnavailable, match=re.escape("pip install 'onnxruntime>=1.31' onnx")):
-        Engine.load(settings.with_overrides(backend="onnxruntime"))

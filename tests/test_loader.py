@@ -18,7 +18,7 @@ from rmbg_app.model.snapshot import resolve_snapshot
 
 @pytest.fixture(scope="module")
 def cpu():
-    return select_runtime("cpu")
+    return select_runtime("cpu", backend="torch")
 
 
 def resolve(model, cache, offline=True):
@@ -47,12 +47,12 @@ def test_both_config_variants_load_strictly_and_run(tmp_path, cpu, variant):
     assert [tuple(o.shape) for o in outputs] == [(1, 1, 2, 2), (1, 1, 4, 4), (1, 1, 8, 8), (1, 1, 64, 64)]
 
 
-def test_fixture_reproduces_the_quirks_of_the_real_code(engine):
+def test_fixture_reproduces_the_quirks_of_the_real_code(torch_engine):
     """What breaks on RMBG-2.0 breaks on the fixture too, so the loader is tested
     against the same traps."""
-    module_cls = type(engine.model.module)
+    module_cls = type(torch_engine.model.module)
     config_cls = module_cls.config_class
-    assert type(engine.model.module.config).__name__ == "Config"
+    assert type(torch_engine.model.module.config).__name__ == "Config"
     with pytest.raises(RuntimeError, match=r"item\(\) cannot be called on meta"), torch.device("meta"):
         module_cls(config=config_cls())
     half = module_cls(config=config_cls()).half()

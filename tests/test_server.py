@@ -29,7 +29,7 @@ def test_health_and_ready_describe_the_model(server):
     report = ready.json()
     assert report["model"] == "briaai/RMBG-2.0"
     assert report["revision"] == fixture_model.COMMIT
-    assert (report["device"], report["dtype"]) == ("cpu", "float32")
+    assert (report["device"], report["backend"], report["dtype"]) == ("cpu", "onnxruntime", "float32")
 
 
 def test_start_log_names_model_revision_device_dtype_and_time(server):

@@ -67,6 +67,7 @@ class ModelState:
             report |= {
                 "revision": model.snapshot.revision,
                 "device": str(model.runtime.device),
+                "backend": model.runtime.backend,
                 "dtype": model.runtime.dtype_name,
                 "load_seconds": round(model.load_seconds, 3),
             }

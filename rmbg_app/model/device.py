@@ -11,6 +11,7 @@ import torch
 
 from ..errors import DeviceUnavailable
 from ..settings import Backend, CompileMode, Device
+from . import onnx_backend
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,9 @@ class Runtime:
         threads: CPU threads torch uses.
         channels_last: the model and its input use the NHWC memory format.
         compile_mode: ``torch.compile`` mode, or ``"off"``.
-        backend: ``torch``, or ``onnxruntime`` (CPU only).
+        backend: what runs the network, resolved: ``torch`` or ``onnxruntime`` (CPU only).
+        backend_required: the user named ``backend`` (``RMBG_BACKEND``) rather than
+            ``auto``, so failing to use it is an error instead of a fallback to torch.
     """
 
     device: torch.device
@@ -35,6 +38,7 @@ class Runtime:
     channels_last: bool = False
     compile_mode: CompileMode = "off"
     backend: Backend = "torch"
+    backend_required: bool = False
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -56,7 +60,8 @@ class Runtime:
     def describe(self) -> str:
         if self.device.type == "cuda":
             return f"cuda ({torch.cuda.get_device_name(self.device)})"
-        return f"cpu ({self.threads} threads)"
+        engine = "ONNX Runtime" if self.backend == "onnxruntime" else "torch"
+        return f"cpu ({self.threads} threads, {engine})"
 
 
 def available_cpus() -> int:
@@ -69,15 +74,19 @@ def select_runtime(
     *,
     channels_last: bool = False,
     compile_mode: CompileMode = "off",
-    backend: Backend = "torch",
+    backend: Backend = "auto",
 ) -> Runtime:
-    """Resolve ``auto`` / ``cuda`` / ``cpu`` and configure torch for it.
+    """Resolve ``auto`` / ``cuda`` / ``cpu`` and the backend, and configure torch for them.
 
-    ``channels_last``, ``compile_mode`` and ``backend`` are carried to the loader and the
-    forward pass (settings ``RMBG_CHANNELS_LAST``, ``RMBG_TORCH_COMPILE``, ``RMBG_BACKEND``).
+    ``backend="auto"`` becomes ``onnxruntime`` on CPU when it is installed and no torch
+    option (``channels_last``, ``compile_mode``) is asked for, else ``torch``. The options
+    are carried to the loader and the forward pass (settings ``RMBG_CHANNELS_LAST``,
+    ``RMBG_TORCH_COMPILE``, ``RMBG_BACKEND``).
 
     Raises:
-        DeviceUnavailable: ``cuda`` was asked for and torch sees no CUDA device.
+        DeviceUnavailable: ``cuda`` was asked for and torch sees no CUDA device, or
+            together with ``backend="onnxruntime"``.
+        ModelUnavailable: ``backend="onnxruntime"`` and ONNX Runtime is not installed.
     """
     if requested == "cuda" and not torch.cuda.is_available():
         raise DeviceUnavailable(
@@ -88,14 +97,20 @@ def select_runtime(
         )
     threads = available_cpus()
     torch.set_num_threads(threads)
+    options = (channels_last, compile_mode)
     if requested == "cpu" or not torch.cuda.is_available() or backend == "onnxruntime":
         if requested == "cuda":
             raise DeviceUnavailable("RMBG_BACKEND=onnxruntime runs on CPU; set RMBG_DEVICE=cpu or auto.")
-        return Runtime(torch.device("cpu"), None, threads, channels_last, compile_mode, backend)
+        if backend == "onnxruntime":
+            onnx_backend.check_installed()
+            return Runtime(torch.device("cpu"), None, threads, *options, "onnxruntime", True)
+        if backend == "auto" and not channels_last and compile_mode == "off" and onnx_backend.is_installed():
+            return Runtime(torch.device("cpu"), None, threads, *options, "onnxruntime", False)
+        return Runtime(torch.device("cpu"), None, threads, *options, "torch", backend == "torch")
     # TF32 matmuls for what autocast leaves in fp32, as the model card sets.
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = True
-    return Runtime(torch.device("cuda"), torch.float16, threads, channels_last, compile_mode, backend)
+    return Runtime(torch.device("cuda"), torch.float16, threads, *options, "torch", backend == "torch")
 
 
 def prepare_module(module: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:

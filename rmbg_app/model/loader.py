@@ -16,7 +16,8 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
@@ -113,23 +114,69 @@ def _resolve_classes(snapshot: Snapshot, config: dict) -> tuple[type, type]:
     return config_cls, model_cls
 
 
-def load_model(snapshot: Snapshot, runtime: Runtime, *, trust_remote_code: bool) -> LoadedModel:
-    """Build the network from the snapshot's code and load ``model.safetensors``.
+def load_model(
+    snapshot: Snapshot, runtime: Runtime, *, trust_remote_code: bool, onnx_graphs: Path | None = None
+) -> LoadedModel:
+    """Load the snapshot for ``runtime``: its prepared ONNX graph, or the torch network.
+
+    With ``runtime.backend == "onnxruntime"`` a graph already prepared under
+    ``onnx_graphs`` is opened directly: the model's Python code is not imported and the
+    torch network is not built. Otherwise the network is built from the snapshot's code
+    (``build_network``) and, for ONNX Runtime, prepared once; if that fails and the
+    backend was not named by the user, the torch network is used, with a warning.
+
+    Args:
+        onnx_graphs: the folder of prepared graphs (``Settings.onnx_graphs``); needed
+            for the ``onnxruntime`` backend.
+
+    Raises:
+        RemoteCodeRefused: see ``check_remote_code_allowed``.
+        ModelUnavailable: bad config, missing package, weights that do not fit the code,
+            or (``runtime.backend_required``) an ONNX graph that cannot be prepared.
+        ValueError: the ``onnxruntime`` backend without ``onnx_graphs``.
+    """
+    if runtime.backend == "onnxruntime" and onnx_graphs is None:
+        raise ValueError("the onnxruntime backend needs the folder of prepared graphs")
+    check_remote_code_allowed(snapshot, trust_remote_code)
+    code_sha256 = _hash_code(snapshot)
+    for name, digest in code_sha256.items():
+        log.info("Remote code %s sha256=%s", name, digest)
+    started = time.perf_counter()
+    graph = None
+    if runtime.backend == "onnxruntime":
+        graph = onnx_backend.graph_dir(onnx_graphs, snapshot.path, code_sha256)
+        if onnx_backend.is_prepared(graph):
+            onnx = _open_graph(graph, runtime)
+            if onnx is not None:
+                seconds, parameters = time.perf_counter() - started, onnx.metadata["parameters_millions"]
+                return LoadedModel(onnx, snapshot, runtime, seconds, code_sha256, parameters)
+            runtime = replace(runtime, backend="torch")
+    module = build_network(snapshot)
+    parameters = sum(p.numel() for p in module.parameters()) / 1e6
+    if graph is not None and runtime.backend == "onnxruntime":
+        onnx = _prepare_graph(module, snapshot, graph, runtime, parameters)
+        if onnx is not None:
+            seconds = time.perf_counter() - started
+            return LoadedModel(onnx, snapshot, runtime, seconds, code_sha256, parameters)
+        runtime = replace(runtime, backend="torch")
+    module = prepare_module(module.to(runtime.device), runtime)
+    return LoadedModel(module, snapshot, runtime, time.perf_counter() - started, code_sha256, parameters)
+
+
+def build_network(snapshot: Snapshot) -> torch.nn.Module:
+    """Build the network from the snapshot's code and load ``model.safetensors`` into it.
 
     Random initialisation is skipped (``transformers.initialization.no_init_weights``):
     building 220 M parameters with their init costs ~2.8 s on 2 CPU cores and every one
     is overwritten by ``load_state_dict(strict=True)``. The meta device is not an option:
     the backbone calls ``.item()`` on a tensor while it is built.
 
+    Returns:
+        the network on CPU, fp32, in eval mode, without gradients.
+
     Raises:
-        RemoteCodeRefused: see ``check_remote_code_allowed``.
         ModelUnavailable: bad config, missing package, weights that do not fit the code.
     """
-    check_remote_code_allowed(snapshot, trust_remote_code)
-    code_sha256 = _hash_code(snapshot)
-    for name, digest in code_sha256.items():
-        log.info("Remote code %s sha256=%s", name, digest)
-    started = time.perf_counter()
     config_dict = json.loads((snapshot.path / "config.json").read_text())
     config_cls, model_cls = _resolve_classes(snapshot, config_dict)
     config = config_cls.from_dict(config_dict)
@@ -149,25 +196,57 @@ def load_model(snapshot: Snapshot, runtime: Runtime, *, trust_remote_code: bool)
             f"{str(exc).splitlines()[0]} Download the snapshot again."
         ) from None
     module.requires_grad_(False)
-    module.eval().to(runtime.device)
-    parameters = sum(p.numel() for p in module.parameters()) / 1e6
-    if runtime.backend == "onnxruntime":
-        module = _onnx_module(module, snapshot, runtime, code_sha256)
-    else:
-        module = prepare_module(module, runtime)
-    return LoadedModel(module, snapshot, runtime, time.perf_counter() - started, code_sha256, parameters)
+    return module.eval()
 
 
-def _onnx_module(
-    module: torch.nn.Module, snapshot: Snapshot, runtime: Runtime, code_sha256: dict[str, str]
-) -> torch.nn.Module:
-    """The ONNX Runtime stand-in for ``module``, exporting it first if this snapshot has
-    not been exported yet (the torch network is then dropped by the caller)."""
-    onnx_backend.check_installed()
-    path = onnx_backend.cache_path(snapshot.path, code_sha256)
-    if not path.is_file():
-        log.info("Exporting %s to ONNX at %s (once per snapshot; minutes on CPU)", snapshot.model_id, path)
-        started = time.perf_counter()
-        onnx_backend.export(module, path)
-        log.info("Exported in %.0f s", time.perf_counter() - started)
-    return onnx_backend.OnnxModule(path, runtime.threads)
+def _fall_back(runtime: Runtime, problem: str, fix: str) -> None:
+    """Raise for a backend the user named; otherwise warn that torch runs instead."""
+    if runtime.backend_required:
+        raise ModelUnavailable(f"{problem} {fix}")
+    log.warning("%s Running the model with torch instead (slower on CPU). %s", problem, fix)
+
+
+def _open_graph(graph: Path, runtime: Runtime) -> onnx_backend.OnnxModule | None:
+    try:
+        return onnx_backend.OnnxModule(graph, runtime.threads)
+    # ONNX Runtime reports a damaged graph as one of several types; all mean "re-prepare".
+    except Exception as exc:  # noqa: BLE001
+        _fall_back(
+            runtime,
+            f"The prepared ONNX graph in {graph} cannot be opened ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}).",
+            "Delete that folder; the next start prepares it again.",
+        )
+        return None
+
+
+def _prepare_graph(
+    module: torch.nn.Module, snapshot: Snapshot, graph: Path, runtime: Runtime, parameters: float
+) -> onnx_backend.OnnxModule | None:
+    log.info(
+        "Preparing the ONNX Runtime graph of %s in %s (once per snapshot; about 2 minutes on 2 CPU cores)",
+        snapshot.model_id,
+        graph,
+    )
+    started = time.perf_counter()
+    metadata = {"model": snapshot.model_id, "revision": snapshot.revision, "parameters_millions": parameters}
+    try:
+        onnx_backend.prepare(module, graph, threads=runtime.threads, metadata=metadata)
+    except OSError as exc:
+        _fall_back(
+            runtime,
+            f"Cannot write the ONNX graph to {graph.parent} ({exc.strerror or exc}).",
+            "Free space there, make that folder writable, or point RMBG_ONNX_CACHE at another folder.",
+        )
+        return None
+    # torch.onnx and ONNX Runtime raise many types for "this network does not export".
+    except Exception as exc:  # noqa: BLE001
+        _fall_back(
+            runtime,
+            f"{snapshot.model_id} cannot be exported to ONNX ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}).",
+            "Set RMBG_BACKEND=torch to skip the export.",
+        )
+        return None
+    log.info("Prepared the ONNX graph in %.0f s", time.perf_counter() - started)
+    return _open_graph(graph, runtime)
