@@ -12,7 +12,6 @@ import pytest
 
 from rmbg_app.engine import Engine
 from rmbg_app.errors import DeviceUnavailable, ModelUnavailable
-from rmbg_app.model import loader
 from rmbg_app.model.device import select_runtime
 from rmbg_app.settings import Settings, SettingsError
 
@@ -72,7 +71,7 @@ def test_first_load_prepares_the_graph_and_later_loads_skip_the_model_code(own_c
     def no_remote_code(*args, **kwargs):
         raise AssertionError("the model's Python code was imported")
 
-    monkeypatch.setattr(loader, "get_class_from_dynamic_module", no_remote_code)
+    monkeypatch.setattr("transformers.dynamic_module_utils.get_class_from_dynamic_module", no_remote_code)
     second = Engine.load(own_cache)
     assert second.model.runtime.backend == "onnxruntime"
     assert second.model.parameters_millions == first.model.parameters_millions

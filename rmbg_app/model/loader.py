@@ -21,8 +21,6 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from transformers.dynamic_module_utils import get_class_from_dynamic_module
-from transformers.initialization import no_init_weights
 
 from ..errors import ModelUnavailable, RemoteCodeRefused
 from . import onnx_backend
@@ -84,6 +82,8 @@ def _hash_code(snapshot: Snapshot) -> dict[str, str]:
 
 
 def _resolve_classes(snapshot: Snapshot, config: dict) -> tuple[type, type]:
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
     auto_map = config.get("auto_map") or {}
     if MODEL_AUTO_CLASS not in auto_map:
         raise ModelUnavailable(
@@ -177,6 +177,9 @@ def build_network(snapshot: Snapshot) -> torch.nn.Module:
     Raises:
         ModelUnavailable: bad config, missing package, weights that do not fit the code.
     """
+    # Imported here: a start that opens a prepared ONNX graph never needs transformers (~0.5 s).
+    from transformers.initialization import no_init_weights
+
     config_dict = json.loads((snapshot.path / "config.json").read_text())
     config_cls, model_cls = _resolve_classes(snapshot, config_dict)
     config = config_cls.from_dict(config_dict)

@@ -26,7 +26,6 @@ its peak memory at ~1.1 GB for a 12 MP photo (3.1 s).
 from __future__ import annotations
 
 import numpy as np
-from pymatting import estimate_foreground_ml
 
 
 def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -43,6 +42,9 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """
     image = rgb.astype(np.float32) / 255
     a = alpha.astype(np.float32) / 255
+    # Imported here: pymatting pulls in numba (~0.6 s), which only this option needs.
+    from pymatting import estimate_foreground_ml
+
     foreground = estimate_foreground_ml(image, a)
     result = np.rint(np.clip(foreground, 0, 1) * 255).astype(np.uint8)
     opaque = alpha == 255
