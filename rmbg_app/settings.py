@@ -127,7 +127,7 @@ class Settings:
         backend: what runs the network (``RMBG_BACKEND``). ``auto`` (default): ONNX
             Runtime on CPU, torch on CUDA. ``onnxruntime``: always ONNX Runtime (CPU only).
             ``torch``: always torch. ONNX Runtime needs a graph prepared once per snapshot
-            (exported and optimised into ``onnx_cache``, ~2 minutes on 2 cores at the first
+            (exported and optimised into ``onnx_cache``, ~1 minute on 2 cores at the first
             start); on 2 CPU cores it ran the RMBG-2.0 forward ~2x faster than torch eager,
             mattes within 0.0001 levels (docs/performance.md). With ``auto``, a graph that
             cannot be prepared (cache not writable, export error) falls back to torch with a

@@ -227,7 +227,7 @@ def _prepare_graph(
     module: torch.nn.Module, snapshot: Snapshot, graph: Path, runtime: Runtime, parameters: float
 ) -> onnx_backend.OnnxModule | None:
     log.info(
-        "Preparing the ONNX Runtime graph of %s in %s (once per snapshot; about 2 minutes on 2 CPU cores)",
+        "Preparing the ONNX Runtime graph of %s in %s (once per snapshot; about a minute on 2 CPU cores)",
         snapshot.model_id,
         graph,
     )
