@@ -147,6 +147,10 @@ def _session_options(threads: int, level: str):
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
+    # Memory patterns pre-plan one block per input shape; without them the arena reuses
+    # freed chunks: resident set after a forward 4.1 GB instead of 6.5 GB on the real
+    # architecture, same speed (best of 3 interleaved: 15.12 vs 15.45 s), same logits.
+    options.enable_mem_pattern = False
     options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
     for key, value in _SESSION_CONFIG.items():
         options.add_session_config_entry(key, value)
