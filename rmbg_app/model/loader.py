@@ -142,25 +142,32 @@ def load_model(
     for name, digest in code_sha256.items():
         log.info("Remote code %s sha256=%s", name, digest)
     started = time.perf_counter()
-    graph = None
+    module = None
     if runtime.backend == "onnxruntime":
         graph = onnx_backend.graph_dir(onnx_graphs, snapshot.path, code_sha256)
-        if onnx_backend.is_prepared(graph):
-            onnx = _open_graph(graph, runtime)
-            if onnx is not None:
-                seconds, parameters = time.perf_counter() - started, onnx.metadata["parameters_millions"]
-                return LoadedModel(onnx, snapshot, runtime, seconds, code_sha256, parameters)
-            runtime = replace(runtime, backend="torch")
-    module = build_network(snapshot)
-    parameters = sum(p.numel() for p in module.parameters()) / 1e6
-    if graph is not None and runtime.backend == "onnxruntime":
-        onnx = _prepare_graph(module, snapshot, graph, runtime, parameters)
+        if not onnx_backend.is_prepared(graph):
+            module = build_network(snapshot)
+            _prepare_graph(module, snapshot, graph, runtime)
+        onnx = _open_graph(graph, runtime) if onnx_backend.is_prepared(graph) else None
         if onnx is not None:
-            seconds = time.perf_counter() - started
+            seconds, parameters = time.perf_counter() - started, onnx.metadata["parameters_millions"]
             return LoadedModel(onnx, snapshot, runtime, seconds, code_sha256, parameters)
         runtime = replace(runtime, backend="torch")
+    if module is None:
+        module = build_network(snapshot)
+    parameters = _parameters_millions(module)
     module = prepare_module(module.to(runtime.device), runtime)
     return LoadedModel(module, snapshot, runtime, time.perf_counter() - started, code_sha256, parameters)
+
+
+def _parameters_millions(module: torch.nn.Module) -> float:
+    return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def _summary(exc: BaseException) -> str:
+    """``Type: first line of the message``, for a log line or an error that quotes it."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no detail'}"
 
 
 def build_network(snapshot: Snapshot) -> torch.nn.Module:
@@ -216,23 +223,25 @@ def _open_graph(graph: Path, runtime: Runtime) -> onnx_backend.OnnxModule | None
     except Exception as exc:  # noqa: BLE001
         _fall_back(
             runtime,
-            f"The prepared ONNX graph in {graph} cannot be opened ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}).",
+            f"The prepared ONNX graph in {graph} cannot be opened ({_summary(exc)}).",
             "Delete that folder; the next start prepares it again.",
         )
         return None
 
 
-def _prepare_graph(
-    module: torch.nn.Module, snapshot: Snapshot, graph: Path, runtime: Runtime, parameters: float
-) -> onnx_backend.OnnxModule | None:
+def _prepare_graph(module: torch.nn.Module, snapshot: Snapshot, graph: Path, runtime: Runtime) -> None:
+    """Prepare ``graph`` from ``module``; on failure, ``_fall_back`` (raise or warn)."""
     log.info(
         "Preparing the ONNX Runtime graph of %s in %s (once per snapshot; about a minute on 2 CPU cores)",
         snapshot.model_id,
         graph,
     )
     started = time.perf_counter()
-    metadata = {"model": snapshot.model_id, "revision": snapshot.revision, "parameters_millions": parameters}
+    metadata = {
+        "model": snapshot.model_id,
+        "revision": snapshot.revision,
+        "parameters_millions": _parameters_millions(module),
+    }
     try:
         onnx_backend.prepare(module, graph, threads=runtime.threads, metadata=metadata)
     except OSError as exc:
@@ -241,15 +250,13 @@ def _prepare_graph(
             f"Cannot write the ONNX graph to {graph.parent} ({exc.strerror or exc}).",
             "Free space there, make that folder writable, or point RMBG_ONNX_CACHE at another folder.",
         )
-        return None
+        return
     # torch.onnx and ONNX Runtime raise many types for "this network does not export".
     except Exception as exc:  # noqa: BLE001
         _fall_back(
             runtime,
-            f"{snapshot.model_id} cannot be exported to ONNX ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}).",
+            f"{snapshot.model_id} cannot be exported to ONNX ({_summary(exc)}).",
             "Set RMBG_BACKEND=torch to skip the export.",
         )
-        return None
+        return
     log.info("Prepared the ONNX graph in %.0f s", time.perf_counter() - started)
-    return _open_graph(graph, runtime)
